@@ -1,0 +1,175 @@
+"""Name or path -> local files.
+
+A checkpoint is found, in order, in:
+1. a local folder (``name_or_path`` is a directory),
+2. the standard Hugging Face cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else
+   ``~/.cache/huggingface/hub``) in the ``models--org--name/{refs,snapshots}`` layout that
+   huggingface_hub writes,
+3. a download through huggingface_hub, unless offline (``HF_HUB_OFFLINE=1`` or
+   ``local_files_only=True``), in which case no network call is made at all.
+
+The cache is read with plain file operations: huggingface_hub is imported only to download.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+__all__ = ["resolve_file", "resolve_folder", "hf_cache_dir", "is_offline", "CheckpointNotFoundError"]
+
+_COMMIT_HASH = re.compile(r"^[0-9a-f]{40}$")
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+class CheckpointNotFoundError(OSError):
+    """A model, tokenizer or file could not be found locally, in the cache, or on the Hub."""
+
+
+def hf_cache_dir(cache_dir: str | os.PathLike | None = None) -> str:
+    """The hub cache folder, following huggingface_hub's environment variables."""
+    if cache_dir is not None:
+        return os.fspath(cache_dir)
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.path.expanduser(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "huggingface", "hub")
+
+
+def is_offline(local_files_only: bool | None = None) -> bool:
+    if local_files_only:
+        return True
+    return any(os.environ.get(v, "").upper() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _repo_folder(repo_id: str, cache_dir: str, repo_type: str = "model") -> str:
+    return os.path.join(cache_dir, f"{repo_type}s--" + repo_id.replace("/", "--"))
+
+
+def _cached_snapshot(repo_id: str, revision: str | None, cache_dir: str) -> str | None:
+    """The snapshot folder of ``revision`` (a branch, tag or commit hash) in the cache, if any."""
+    repo = _repo_folder(repo_id, cache_dir)
+    if not os.path.isdir(repo):
+        return None
+    revision = revision or "main"
+    commit = revision
+    if not _COMMIT_HASH.match(revision):
+        ref = os.path.join(repo, "refs", revision)
+        if not os.path.isfile(ref):
+            return None
+        with open(ref, encoding="utf-8") as f:
+            commit = f.read().strip()
+    snapshot = os.path.join(repo, "snapshots", commit)
+    return snapshot if os.path.isdir(snapshot) else None
+
+
+def _looks_like_repo_id(name: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?", name)) and ".." not in name
+
+
+def resolve_file(
+    name_or_path: str | os.PathLike,
+    filename: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool | None = None,
+    token: str | bool | None = None,
+    subfolder: str = "",
+    required: bool = True,
+    force_download: bool = False,
+) -> str | None:
+    """Local path of ``filename`` in the checkpoint ``name_or_path``.
+
+    Returns ``None`` when the file does not exist and ``required`` is False; raises
+    :class:`CheckpointNotFoundError` (an ``OSError``) saying where it looked otherwise.
+    """
+    name = os.fspath(name_or_path)
+    relative = os.path.join(subfolder, filename) if subfolder else filename
+
+    if os.path.isdir(name):
+        path = os.path.join(name, relative)
+        if os.path.isfile(path):
+            return path
+        if required:
+            raise CheckpointNotFoundError(
+                f"{name!r} is a folder but holds no {relative!r}. Check the path, or save the "
+                f"model/tokenizer there with save_pretrained() first."
+            )
+        return None
+
+    if os.path.isfile(name):
+        raise CheckpointNotFoundError(
+            f"{name!r} is a file, but a folder or a Hub model id was expected (the folder that holds "
+            f"config.json). Pass the folder, not the file."
+        )
+
+    if not _looks_like_repo_id(name):
+        if required:
+            raise CheckpointNotFoundError(
+                f"No folder {name!r} exists and it is not a valid Hub model id (like 'org/model'). "
+                f"Check the path."
+            )
+        return None
+
+    cache = hf_cache_dir(cache_dir)
+    if not force_download:
+        snapshot = _cached_snapshot(name, revision, cache)
+        if snapshot is not None:
+            path = os.path.join(snapshot, relative)
+            if os.path.isfile(path):
+                return path
+            # huggingface_hub records files known to be absent at a commit under .no_exist/
+            commit = os.path.basename(snapshot)
+            absent = os.path.join(_repo_folder(name, cache), ".no_exist", commit, relative)
+            if os.path.exists(absent) and not required:
+                return None
+
+    if is_offline(local_files_only):
+        if not required:
+            return None
+        raise CheckpointNotFoundError(
+            f"Cannot find {relative!r} for {name!r}: there is no such local folder, the Hugging Face "
+            f"cache at {cache} holds no snapshot of it{f' at revision {revision!r}' if revision else ''}, "
+            f"and downloads are off (HF_HUB_OFFLINE=1 or local_files_only=True). Pass a local folder, "
+            f"or download it once with network access (unset HF_HUB_OFFLINE)."
+        )
+    return _download(name, relative, revision=revision, cache_dir=cache, token=token,
+                     required=required, force_download=force_download)
+
+
+def _download(repo_id, filename, *, revision, cache_dir, token, required, force_download):
+    try:
+        import huggingface_hub
+        from huggingface_hub.utils import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    except ImportError as e:  # pragma: no cover - huggingface_hub is a runtime dependency
+        raise CheckpointNotFoundError(f"{repo_id!r} is not cached and huggingface_hub is missing.") from e
+    try:
+        return huggingface_hub.hf_hub_download(
+            repo_id, filename, revision=revision, cache_dir=cache_dir, token=token,
+            force_download=force_download,
+        )
+    except EntryNotFoundError:
+        if not required:
+            return None
+        raise CheckpointNotFoundError(f"The Hub repo {repo_id!r} has no file {filename!r}.") from None
+    except (RepositoryNotFoundError, RevisionNotFoundError) as e:
+        raise CheckpointNotFoundError(
+            f"{repo_id!r} is neither a local folder nor a model on the Hugging Face Hub "
+            f"({type(e).__name__}). Check the name, the revision, or pass token= for a private repo."
+        ) from None
+    except Exception as e:  # network errors: say where we looked
+        if not required:
+            return None
+        raise CheckpointNotFoundError(
+            f"Cannot find {filename!r} for {repo_id!r}: not a local folder, not in the cache at "
+            f"{cache_dir}, and the download failed ({type(e).__name__}: {e}). Check the network, or "
+            f"set HF_HUB_OFFLINE=1 and pass a local folder."
+        ) from None
+
+
+def resolve_folder(name_or_path: str | os.PathLike, **kwargs) -> str:
+    """The local folder that holds ``config.json`` for ``name_or_path`` (downloaded if needed)."""
+    return os.path.dirname(resolve_file(name_or_path, "config.json", **kwargs))
