@@ -151,7 +151,7 @@ class PretrainedConfig:
         """Only the keys that differ from a bare config's defaults (what config.json holds)."""
         base = PretrainedConfig().to_dict()
         return {k: v for k, v in self.to_dict().items()
-                if k not in base or base[k] != v or k == "model_type"}
+                if k not in base or base[k] != v or (k == "model_type" and v)}
 
     def to_json_string(self, use_diff: bool = True) -> str:
         data = self.to_diff_dict() if use_diff else self.to_dict()

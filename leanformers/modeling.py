@@ -367,18 +367,18 @@ class PreTrainedModel(nn.Module):
                 continue
             want = expected[key]
             if tuple(tensor.shape) != tuple(want.shape):
-                if not ignore_mismatched_sizes:
-                    raise ValueError(
-                        f"Cannot load {key!r}: the checkpoint has shape {tuple(tensor.shape)}, "
-                        f"{type(self).__name__} with this config expects {tuple(want.shape)}. Fix the "
-                        f"config (e.g. num_labels, vocab_size), or pass ignore_mismatched_sizes=True "
-                        f"to re-initialise such weights."
-                    )
                 mismatched.append((key, tuple(tensor.shape), tuple(want.shape)))
                 continue
             if tensor.is_floating_point() and want.is_floating_point() and tensor.dtype != dtype:
                 tensor = tensor.to(dtype)
             to_load[key] = tensor
+        if mismatched and not ignore_mismatched_sizes:
+            shapes = "; ".join(f"{k}: checkpoint {a}, model {b}" for k, a, b in mismatched)
+            raise ValueError(
+                f"Cannot load the checkpoint into {type(self).__name__}: shapes differ ({shapes}). "
+                f"Fix the config (e.g. num_labels, vocab_size), or pass ignore_mismatched_sizes=True "
+                f"to re-initialise these weights."
+            )
         self.load_state_dict(to_load, strict=False, assign=True)
         self.tie_weights()
 
