@@ -1,0 +1,87 @@
+"""The per-family tokenizer classes users import (BertTokenizer, GPT2Tokenizer, ...).
+
+Each is a thin subclass: it names the legacy.py builder that assembles its pipeline (so loading from
+vocab.txt / vocab.json + merges.txt / a SentencePiece model works, and a tokenizer.json is rebuilt
+with the family's own components as the reference does) and sets the family's defaults.
+"""
+
+from __future__ import annotations
+
+from .tokenizer import PreTrainedTokenizerFast
+
+
+class BertTokenizer(PreTrainedTokenizerFast):
+    """WordPiece with [CLS] A [SEP] (B [SEP]); honours do_lower_case, tokenize_chinese_chars, strip_accents."""
+
+    legacy_builder = "bert"
+    vocab_files_names = {"vocab_file": "vocab.txt", "tokenizer_file": "tokenizer.json"}
+    model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+
+
+class DistilBertTokenizer(BertTokenizer):
+    model_input_names = ["input_ids", "attention_mask"]
+
+
+class RobertaTokenizer(PreTrainedTokenizerFast):
+    """Byte-level BPE with <s> A </s> (</s> B </s>)."""
+
+    legacy_builder = "roberta"
+    vocab_files_names = {"vocab_file": "vocab.json", "merges_file": "merges.txt", "tokenizer_file": "tokenizer.json"}
+
+
+class GPT2Tokenizer(PreTrainedTokenizerFast):
+    """Byte-level BPE; adds no special tokens unless add_bos_token / add_eos_token say so."""
+
+    legacy_builder = "gpt2"
+    vocab_files_names = {"vocab_file": "vocab.json", "merges_file": "merges.txt", "tokenizer_file": "tokenizer.json"}
+
+
+class LlamaTokenizer(PreTrainedTokenizerFast):
+    """SentencePiece-style BPE with byte fallback (Metaspace pre-tokenizer); pads on the left."""
+
+    legacy_builder = "llama"
+    padding_side = "left"
+    vocab_files_names = {"vocab_file": "tokenizer.model", "tokenizer_file": "tokenizer.json"}
+
+
+class T5Tokenizer(PreTrainedTokenizerFast):
+    """SentencePiece Unigram with </s> appended and 100 <extra_id_N> sentinel tokens."""
+
+    legacy_builder = "t5"
+    vocab_files_names = {"vocab_file": "spiece.model", "tokenizer_file": "tokenizer.json"}
+
+    def get_sentinel_tokens(self) -> list[str]:
+        return [t for t in self.extra_special_tokens if t.startswith("<extra_id_")]
+
+    def get_sentinel_token_ids(self) -> list[int]:
+        return self.convert_tokens_to_ids(self.get_sentinel_tokens())
+
+
+# In the reference these names are aliases too: every tokenizer here is a "fast" one.
+BertTokenizerFast = BertTokenizer
+DistilBertTokenizerFast = DistilBertTokenizer
+RobertaTokenizerFast = RobertaTokenizer
+GPT2TokenizerFast = GPT2Tokenizer
+LlamaTokenizerFast = LlamaTokenizer
+T5TokenizerFast = T5Tokenizer
+
+# tokenizer_class names (tokenizer_config.json) and model types (config.json) → class.
+TOKENIZER_CLASSES = {
+    "BertTokenizer": BertTokenizer,
+    "DistilBertTokenizer": DistilBertTokenizer,
+    "RobertaTokenizer": RobertaTokenizer,
+    "GPT2Tokenizer": GPT2Tokenizer,
+    "LlamaTokenizer": LlamaTokenizer,
+    "T5Tokenizer": T5Tokenizer,
+    "PreTrainedTokenizer": PreTrainedTokenizerFast,
+    "PreTrainedTokenizerFast": PreTrainedTokenizerFast,
+    "TokenizersBackend": PreTrainedTokenizerFast,
+}
+MODEL_TYPE_TO_CLASS = {
+    "bert": BertTokenizer,
+    "distilbert": DistilBertTokenizer,
+    "roberta": RobertaTokenizer,
+    "gpt2": GPT2Tokenizer,
+    "llama": LlamaTokenizer,
+    "t5": T5Tokenizer,
+}
