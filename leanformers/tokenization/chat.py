@@ -1,0 +1,216 @@
+"""Chat templates: render a conversation with the tokenizer's Jinja template, like the reference.
+
+Templates come from the Hub, so they are untrusted code: they run in jinja2's
+ImmutableSandboxedEnvironment, with the same helpers the reference exposes (`raise_exception`,
+`strftime_now`, a `tojson` that does not HTML-escape, `dict`, and a `namespace` that refuses
+underscore names).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import datetime
+
+_CONTINUE_TAG = "CONTINUE_FINAL_MESSAGE_TAG "
+_REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+
+
+@functools.lru_cache(maxsize=32)
+def compile_template(template: str):
+    import jinja2
+    import jinja2.ext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    def tojson(value, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        # jinja's own tojson escapes HTML characters, which would change the prompt text
+        return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    def strftime_now(fmt):
+        return datetime.now().strftime(fmt)
+
+    class TemplateDict:
+        # dict() inside templates without exposing the dict type itself
+        def __call__(self, *args, **kwargs):
+            return dict(*args, **kwargs)
+
+        def fromkeys(self, *args, **kwargs):
+            return dict.fromkeys(*args, **kwargs)
+
+    class TemplateNamespace(jinja2.utils.Namespace):
+        # namespaces refuse underscore names so templates cannot reach interpreter internals
+        def __init__(*args, **kwargs):
+            self, args = args[0], args[1:]
+            attrs = dict(*args, **kwargs)
+            for name in attrs:
+                TemplateNamespace._check(name)
+            jinja2.utils.Namespace.__init__(self, attrs)
+
+        def __setitem__(self, name, value):
+            TemplateNamespace._check(name)
+            jinja2.utils.Namespace.__setitem__(self, name, value)
+
+        @staticmethod
+        def _check(name):
+            if isinstance(name, str) and name.startswith("_"):
+                raise jinja2.exceptions.SecurityError(
+                    f"Chat templates cannot store underscore-prefixed attributes on a namespace, but got {name!r}."
+                )
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    env.globals["dict"] = TemplateDict()
+    env.globals["namespace"] = TemplateNamespace
+    return env.from_string(template)
+
+
+def get_chat_template(tokenizer, chat_template=None, tools=None) -> str:
+    """The template text to use: a name among several, the tokenizer's own, or the one passed in."""
+    own = tokenizer.chat_template
+    if isinstance(own, dict):
+        if chat_template is not None and chat_template in own:
+            return own[chat_template]
+        if chat_template is None:
+            if tools is not None and "tool_use" in own:
+                return own["tool_use"]
+            if "default" in own:
+                return own["default"]
+            raise ValueError(
+                "This model has multiple chat templates with no default specified! Pass a chat template or the "
+                f"name of one as `chat_template`. Available template names are {sorted(own)}."
+            )
+    elif chat_template is None:
+        if own is None:
+            raise ValueError(
+                "Cannot use chat template functions because tokenizer.chat_template is not set and no template "
+                "argument was passed! Set tokenizer.chat_template to a Jinja template string, or pass chat_template=."
+            )
+        return own
+    return chat_template
+
+
+def _plain(value):
+    """Message objects (dataclasses, pydantic models) → dicts/lists; a fresh copy the renderer may edit."""
+    import dataclasses
+
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "model_dump"):
+        return _plain(value.model_dump())
+    return value
+
+
+def _alias_reasoning(chat):
+    out = []
+    for message in chat:
+        reasoning = next((message[k] for k in _REASONING_FIELDS if message.get(k) is not None), None)
+        if reasoning is not None:
+            message = {"thinking": reasoning, **message, "reasoning_content": reasoning}
+        out.append(message)
+    return out
+
+
+def render(conversations, template: str, tools=None, documents=None, add_generation_prompt=False,
+           continue_final_message=False, **kwargs) -> list[str]:
+    compiled = compile_template(template)
+    if tools is not None:
+        from inspect import isfunction, ismethod
+
+        for tool in tools:
+            if not isinstance(tool, dict):
+                kind = "a function" if isfunction(tool) or ismethod(tool) else repr(tool)
+                raise ValueError(
+                    f"Tools must be JSON schemas (dicts); got {kind}. Describe each tool as a dict with "
+                    "'type': 'function' and a 'function' entry (name, description, parameters)."
+                )
+    if documents is not None:
+        for document in documents:
+            if not isinstance(document, dict):
+                raise TypeError("Documents should be a list of dicts with 'title' and 'text' keys!")
+    tools, documents, kwargs = _plain(tools), _plain(documents), _plain(kwargs)
+    rendered = []
+    for chat in conversations:
+        chat = _plain(getattr(chat, "messages", chat))
+        for message in chat:
+            if not isinstance(message, dict):
+                raise TypeError(f"Chat messages should be dicts with 'role' and 'content' keys, but got {message!r}.")
+        chat = [{k: v for k, v in m.items() if v is not None} for m in chat]
+        chat = _alias_reasoning(chat)
+        final_message = None
+        if continue_final_message:
+            field = continue_final_message if isinstance(continue_final_message, str) else "content"
+            final_message = chat[-1].get(field)
+            if final_message is None:
+                raise ValueError(f'continue_final_message is set but the final message has no "{field}" to continue!')
+            if field not in template:
+                raise ValueError(
+                    f'continue_final_message is set to "{field}" but this is not an accepted field in the chat_template'
+                )
+            if isinstance(final_message, (list, tuple)):
+                for block in reversed(final_message):
+                    if "text" in block:
+                        final_message = block["text"]
+                        block["text"] = block["text"] + _CONTINUE_TAG
+                        break
+                else:
+                    raise ValueError("continue_final_message is set but the final message holds no text to continue!")
+            else:
+                chat[-1][field] = chat[-1][field] + _CONTINUE_TAG
+        text = compiled.render(messages=chat, tools=tools, documents=documents,
+                               add_generation_prompt=add_generation_prompt, **kwargs)
+        if continue_final_message:
+            if final_message.strip() not in text or _CONTINUE_TAG.strip() not in text:
+                raise ValueError(
+                    "continue_final_message is set but the final message does not appear in the chat after "
+                    "applying the chat template! The template may delete parts of the final message."
+                )
+            tag_at = text.rindex(_CONTINUE_TAG.strip())
+            if text[tag_at: tag_at + len(_CONTINUE_TAG)] == _CONTINUE_TAG:
+                text = text[:tag_at]
+            else:
+                text = text[:tag_at].rstrip()
+        rendered.append(text)
+    return rendered
+
+
+def apply_chat_template(tokenizer, conversation, chat_template=None, tools=None, documents=None,
+                        add_generation_prompt=False, continue_final_message=False, tokenize=True, padding=False,
+                        truncation=False, max_length=None, return_tensors=None, return_dict=False,
+                        tokenizer_kwargs=None, **template_kwargs):
+    template = get_chat_template(tokenizer, chat_template, tools)
+    if isinstance(conversation, (list, tuple)) and len(conversation) == 0:
+        raise ValueError("Cannot apply chat template to an empty conversation. Provide at least one message.")
+    if not isinstance(conversation, (list, tuple)) and not hasattr(conversation, "messages"):
+        raise TypeError(
+            f"conversation must be a list of {{'role': ..., 'content': ...}} dicts (or a list of such lists), "
+            f"got {type(conversation).__name__}"
+        )
+    is_batched = isinstance(conversation, (list, tuple)) and (
+        isinstance(conversation[0], (list, tuple)) or hasattr(conversation[0], "messages"))
+    conversations = list(conversation) if is_batched else [conversation]
+    if continue_final_message and add_generation_prompt:
+        raise ValueError(
+            "continue_final_message and add_generation_prompt are not compatible. Use continue_final_message when "
+            "you want the model to continue the final message, and add_generation_prompt when you want to add a "
+            "header that will prompt it to start a new assistant message instead."
+        )
+    variables = {**tokenizer.special_tokens_map, **template_kwargs}
+    rendered = render(conversations, template, tools=tools, documents=documents,
+                      add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message,
+                      **variables)
+    if not is_batched:
+        rendered = rendered[0]
+    if not tokenize:
+        return rendered
+    out = tokenizer(rendered, padding=padding, truncation=truncation, max_length=max_length,
+                    add_special_tokens=False, return_tensors=return_tensors, **(tokenizer_kwargs or {}))
+    return out if return_dict else out["input_ids"]
