@@ -14,6 +14,8 @@ class BertTokenizer(PreTrainedTokenizerFast):
     """WordPiece with [CLS] A [SEP] (B [SEP]); honours do_lower_case, tokenize_chinese_chars, strip_accents."""
 
     legacy_builder = "bert"
+    default_special_tokens = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+                              "cls_token": "[CLS]", "mask_token": "[MASK]"}
     vocab_files_names = {"vocab_file": "vocab.txt", "tokenizer_file": "tokenizer.json"}
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
 
@@ -26,6 +28,8 @@ class RobertaTokenizer(PreTrainedTokenizerFast):
     """Byte-level BPE with <s> A </s> (</s> B </s>)."""
 
     legacy_builder = "roberta"
+    default_special_tokens = {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
+                              "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>"}
     vocab_files_names = {"vocab_file": "vocab.json", "merges_file": "merges.txt", "tokenizer_file": "tokenizer.json"}
 
 
@@ -33,6 +37,8 @@ class GPT2Tokenizer(PreTrainedTokenizerFast):
     """Byte-level BPE; adds no special tokens unless add_bos_token / add_eos_token say so."""
 
     legacy_builder = "gpt2"
+    default_special_tokens = {"unk_token": "<|endoftext|>", "bos_token": "<|endoftext|>",
+                              "eos_token": "<|endoftext|>"}
     vocab_files_names = {"vocab_file": "vocab.json", "merges_file": "merges.txt", "tokenizer_file": "tokenizer.json"}
 
 
@@ -40,6 +46,7 @@ class LlamaTokenizer(PreTrainedTokenizerFast):
     """SentencePiece-style BPE with byte fallback (Metaspace pre-tokenizer); pads on the left."""
 
     legacy_builder = "llama"
+    default_special_tokens = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
     padding_side = "left"
     vocab_files_names = {"vocab_file": "tokenizer.model", "tokenizer_file": "tokenizer.json"}
 
@@ -48,6 +55,7 @@ class T5Tokenizer(PreTrainedTokenizerFast):
     """SentencePiece Unigram with </s> appended and 100 <extra_id_N> sentinel tokens."""
 
     legacy_builder = "t5"
+    default_special_tokens = {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
     vocab_files_names = {"vocab_file": "spiece.model", "tokenizer_file": "tokenizer.json"}
 
     def get_sentinel_tokens(self) -> list[str]:

@@ -115,8 +115,7 @@ _TRAINER_BOOL_FIELDS = {35: "byte_fallback", 24: "treat_whitespace_as_suffix", 2
 _TRAINER_STR_FIELDS = {45: "unk_piece", 46: "bos_piece", 47: "eos_piece", 48: "pad_piece", 44: "unk_surface"}
 
 
-def _parse_trainer_spec(data: bytes) -> TrainerSpec:
-    spec = TrainerSpec()
+def _parse_trainer_spec(data: bytes, spec: TrainerSpec) -> TrainerSpec:
     for number, _, value in _fields(data):
         if number in _TRAINER_INT_FIELDS:
             setattr(spec, _TRAINER_INT_FIELDS[number], _int32(value))
@@ -127,8 +126,7 @@ def _parse_trainer_spec(data: bytes) -> TrainerSpec:
     return spec
 
 
-def _parse_normalizer_spec(data: bytes) -> NormalizerSpec:
-    spec = NormalizerSpec()
+def _parse_normalizer_spec(data: bytes, spec: NormalizerSpec) -> NormalizerSpec:
     for number, _, value in _fields(data):
         if number == 1:
             spec.name = value.decode("utf-8")
@@ -151,10 +149,11 @@ def parse_sentencepiece_model(data: bytes) -> SentencePieceModel:
             continue
         if number == 1:
             model.pieces.append(_parse_piece(value))
+        # A message field seen twice is merged, not replaced (protobuf semantics).
         elif number == 2:
-            model.trainer_spec = _parse_trainer_spec(value)
+            _parse_trainer_spec(value, model.trainer_spec)
         elif number == 3:
-            model.normalizer_spec = _parse_normalizer_spec(value)
+            _parse_normalizer_spec(value, model.normalizer_spec)
     if not model.pieces:
         raise ValueError("this file holds no SentencePiece pieces; is it really a sentencepiece .model file?")
     return model

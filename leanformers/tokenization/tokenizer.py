@@ -102,8 +102,10 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
     model_input_names: list[str] = ["input_ids", "attention_mask"]
     padding_side: str = "right"
     truncation_side: str = "right"
-    # Subclasses that rebuild their pipeline from vocab files set this to a legacy.py builder name.
+    # Subclasses that rebuild their pipeline from vocab files set this to a legacy.py builder name,
+    # and name the special tokens the family has when the config does not say.
     legacy_builder: str | None = None
+    default_special_tokens: dict[str, str] = {}
 
     def __init__(self, *args, tokenizer_object=None, tokenizer_file=None, _engine=None, **kwargs):
         if args:
@@ -111,6 +113,8 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
                 f"{type(self).__name__}() takes keyword arguments only (tokenizer_object=..., tokenizer_file=...); "
                 "to load files from a folder or the Hub use from_pretrained(name_or_path)."
             )
+        for name, value in self.default_special_tokens.items():
+            kwargs.setdefault(name, value)
         if _engine is not None:  # built by from_pretrained for this tokenizer alone: no copy needed
             backend = _engine
         elif tokenizer_object is not None:
