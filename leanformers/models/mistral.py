@@ -1,0 +1,426 @@
+"""Mistral: Llama's architecture plus sliding-window attention (each token sees the last
+``sliding_window`` tokens, itself included), and no biases anywhere.
+
+Kept apart from llama.py on purpose (one model, one file); module names equal the checkpoint keys.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..configuration import PretrainedConfig
+from ..cache import DynamicCache, decoder_attention_mask
+from ..layers import ACT2FN, check_input_ids, classification_loss, sdpa_attention
+from ..modeling import PreTrainedModel
+from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
+
+__all__ = [
+    "MistralConfig", "MistralPreTrainedModel", "MistralModel", "MistralForCausalLM", "MistralForSequenceClassification",
+]
+
+_ROPE_TYPES = ("default", "linear", "dynamic", "llama3")
+
+
+class MistralConfig(PretrainedConfig):
+    """The reference's MistralConfig: same fields, defaults and config.json shape.
+
+    ``sliding_window`` (None = full attention) applies to every layer. RoPE settings live in
+    ``rope_parameters``; v4 ``rope_theta`` / ``rope_scaling`` keys are folded into it.
+    """
+
+    model_type = "mistral"
+    default_theta = 10000.0
+
+    def __init__(self, vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                 num_attention_heads=32, num_key_value_heads=8, head_dim=None, hidden_act="silu",
+                 max_position_embeddings=4096 * 32, initializer_range=0.02, rms_norm_eps=1e-6, use_cache=True,
+                 pad_token_id=None, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False,
+                 rope_parameters=None, sliding_window=4096, attention_dropout=0.0, **kwargs):
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.intermediate_size = intermediate_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.num_key_value_heads = num_attention_heads if num_key_value_heads is None else num_key_value_heads
+        self.head_dim = hidden_size // num_attention_heads if head_dim is None else head_dim
+        self.hidden_act = hidden_act
+        self.max_position_embeddings = max_position_embeddings
+        self.initializer_range = initializer_range
+        self.rms_norm_eps = rms_norm_eps
+        self.use_cache = use_cache
+        self.tie_word_embeddings = tie_word_embeddings
+        self.rope_parameters = standardize_rope_parameters(
+            rope_parameters, kwargs.pop("rope_scaling", None), kwargs.pop("rope_theta", None),
+            self.default_theta, max_position_embeddings)
+        self.sliding_window = sliding_window
+        self.attention_dropout = attention_dropout
+        if num_attention_heads % self.num_key_value_heads != 0:
+            raise ValueError(f"num_attention_heads ({num_attention_heads}) must be a multiple of "
+                             f"num_key_value_heads ({self.num_key_value_heads}) for grouped-query attention.")
+        super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id,
+                         **kwargs)
+
+    # v4 spellings, read-only views of rope_parameters (the reference keeps rope_scaling likewise)
+    @property
+    def rope_scaling(self):
+        return self.rope_parameters
+
+    @property
+    def rope_theta(self):
+        return self.rope_parameters["rope_theta"]
+
+
+def standardize_rope_parameters(rope_parameters, rope_scaling, rope_theta, default_theta,
+                                max_position_embeddings) -> dict:
+    """One ``rope_parameters`` dict from v5 ``rope_parameters`` or v4 ``rope_scaling`` + ``rope_theta``."""
+    params = dict(rope_scaling or rope_parameters or {})
+    params.setdefault("rope_theta", rope_theta if rope_theta is not None else default_theta)
+    params.setdefault("rope_type", params.get("type", "default"))
+    rope_type = params["rope_type"]
+    if rope_type not in _ROPE_TYPES:
+        raise ValueError(f"rope_type {rope_type!r} is not supported by this model; supported: {_ROPE_TYPES}.")
+    if rope_type in ("linear", "dynamic", "llama3") and "factor" not in params:
+        raise ValueError(f"rope_parameters of type {rope_type!r} need a 'factor', got {params}.")
+    if rope_type == "llama3":
+        missing = {"low_freq_factor", "high_freq_factor"} - params.keys()
+        if missing:
+            raise ValueError(f"rope_parameters of type 'llama3' need {sorted(missing)}, got {params}.")
+        params.setdefault("original_max_position_embeddings", max_position_embeddings)
+    return params
+
+
+# ---- rotary position embedding ------------------------------------------------------------------
+def rope_inverse_frequencies(config, seq_len: int | None = None) -> torch.Tensor:
+    """inv_freq (float32, head_dim / 2) for the config's rope_type, as the reference computes it."""
+    params = config.rope_parameters
+    rope_type = params["rope_type"]
+    base = params["rope_theta"]
+    dim = config.head_dim
+    exponents = torch.arange(0, dim, 2, dtype=torch.int64).to(torch.float) / dim
+    if rope_type == "dynamic":
+        # NTK-aware: stretch the base once the sequence outgrows the trained context
+        factor = params["factor"]
+        trained = config.max_position_embeddings
+        seq_len = max(seq_len or trained, trained)
+        base = base * ((factor * seq_len / trained) - (factor - 1)) ** (dim / (dim - 2))
+    inv_freq = 1.0 / (base ** exponents)
+    if rope_type == "linear":
+        inv_freq = inv_freq / params["factor"]
+    elif rope_type == "llama3":
+        inv_freq = _llama3_scaling(inv_freq, params)
+    return inv_freq
+
+
+def _llama3_scaling(inv_freq: torch.Tensor, params: dict) -> torch.Tensor:
+    """Mistral 3.1: long wavelengths are divided by ``factor``, short ones kept, the band between blended."""
+    factor = params["factor"]
+    low, high = params["low_freq_factor"], params["high_freq_factor"]
+    old_context = params["original_max_position_embeddings"]
+    low_freq_wavelen, high_freq_wavelen = old_context / low, old_context / high
+    wavelen = 2 * math.pi / inv_freq
+    scaled = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
+    smooth = (old_context / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    is_medium = ~(wavelen < high_freq_wavelen) * ~(wavelen > low_freq_wavelen)
+    return torch.where(is_medium, smoothed, scaled)
+
+
+class MistralRotaryEmbedding(nn.Module):
+    """cos/sin tables for the positions of a forward pass. ``inv_freq`` is a non-persistent buffer:
+    computed here (on the CPU even when parameters are built on meta), never read from checkpoints."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.rope_type = config.rope_parameters["rope_type"]
+        self.original_max_seq_len = config.max_position_embeddings
+        self.max_seq_len_cached = config.max_position_embeddings
+        inv_freq = rope_inverse_frequencies(config)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("original_inv_freq", inv_freq.clone(), persistent=False)
+
+    def _update_dynamic(self, position_ids: torch.Tensor):
+        # as the reference: grow the frequencies past the trained length, go back below it
+        seq_len = int(position_ids.max()) + 1
+        if seq_len > self.max_seq_len_cached:
+            inv_freq = rope_inverse_frequencies(self.config, seq_len).to(self.inv_freq.device)
+            self.register_buffer("inv_freq", inv_freq, persistent=False)
+            self.max_seq_len_cached = seq_len
+        if seq_len < self.original_max_seq_len < self.max_seq_len_cached:
+            self.register_buffer("inv_freq", self.original_inv_freq.to(self.inv_freq.device), persistent=False)
+            self.max_seq_len_cached = self.original_max_seq_len
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor, position_ids: torch.Tensor):
+        if self.rope_type == "dynamic":
+            self._update_dynamic(position_ids)
+        freqs = position_ids[..., None].float() * self.inv_freq.to(device=x.device, dtype=torch.float)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x: (batch, heads, seq, head_dim); cos/sin: (batch, seq, head_dim)."""
+    return x * cos[:, None] + rotate_half(x) * sin[:, None]
+
+
+# ---- blocks -------------------------------------------------------------------------------------
+class MistralRMSNorm(nn.Module):
+    def __init__(self, hidden_size: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden_size))
+        self.variance_epsilon = eps
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        # float32 statistics even for half-precision activations, then back (as the reference)
+        input_dtype = hidden_states.dtype
+        hidden_states = hidden_states.to(torch.float32)
+        variance = hidden_states.pow(2).mean(-1, keepdim=True)
+        hidden_states = hidden_states * torch.rsqrt(variance + self.variance_epsilon)
+        return self.weight * hidden_states.to(input_dtype)
+
+
+class MistralMLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+        self.act_fn = ACT2FN[config.hidden_act]
+
+    def forward(self, x):
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+class MistralAttention(nn.Module):
+    def __init__(self, config, layer_idx: int):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.head_dim = config.head_dim
+        self.num_heads = config.num_attention_heads
+        self.num_kv_heads = config.num_key_value_heads
+        self.scaling = self.head_dim ** -0.5
+        self.attention_dropout = config.attention_dropout
+        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
+
+    def forward(self, hidden_states, position_embeddings, mask, is_causal, past_key_values=None,
+                cache_position=None, output_attentions=False):
+        batch, seq, _ = hidden_states.shape
+        shape = (batch, seq, -1, self.head_dim)
+        query = self.q_proj(hidden_states).view(shape).transpose(1, 2)
+        key = self.k_proj(hidden_states).view(shape).transpose(1, 2)
+        value = self.v_proj(hidden_states).view(shape).transpose(1, 2)
+        cos, sin = position_embeddings
+        query, key = apply_rotary(query, cos, sin), apply_rotary(key, cos, sin)
+        if past_key_values is not None:
+            key, value = past_key_values.update(key, value, self.layer_idx,
+                                                {"cache_position": cache_position})
+        out, weights = sdpa_attention(query, key, value, mask, scale=self.scaling, is_causal=is_causal,
+                                      dropout=self.attention_dropout if self.training else 0.0,
+                                      need_weights=output_attentions)
+        out = out.transpose(1, 2).reshape(batch, seq, -1)
+        return self.o_proj(out), weights
+
+
+class MistralDecoderLayer(nn.Module):
+    def __init__(self, config, layer_idx: int):
+        super().__init__()
+        self.self_attn = MistralAttention(config, layer_idx)
+        self.mlp = MistralMLP(config)
+        self.input_layernorm = MistralRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.post_attention_layernorm = MistralRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+
+    def forward(self, hidden_states, position_embeddings, mask, is_causal, past_key_values=None,
+                cache_position=None, output_attentions=False):
+        attn_out, weights = self.self_attn(self.input_layernorm(hidden_states), position_embeddings, mask,
+                                           is_causal, past_key_values, cache_position, output_attentions)
+        hidden_states = hidden_states + attn_out
+        hidden_states = hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
+        return hidden_states, weights
+
+
+# ---- loss ---------------------------------------------------------------------------------------
+def causal_lm_loss(logits, labels, vocab_size: int, ignore_index: int = -100, num_items_in_batch=None):
+    """Next-token cross-entropy: position t predicts labels[t + 1]; float32 like the reference."""
+    logits = logits.float()
+    labels = F.pad(labels, (0, 1), value=ignore_index)[..., 1:].to(logits.device)
+    reduction = "sum" if num_items_in_batch is not None else "mean"
+    loss = F.cross_entropy(logits.reshape(-1, vocab_size), labels.reshape(-1), ignore_index=ignore_index,
+                           reduction=reduction)
+    if num_items_in_batch is not None:
+        loss = loss / num_items_in_batch
+    return loss
+
+
+# ---- models -------------------------------------------------------------------------------------
+class MistralPreTrainedModel(PreTrainedModel):
+    config_class = MistralConfig
+    base_model_prefix = "model"
+    _keys_to_ignore_on_load_unexpected = [r"rotary_emb\.inv_freq"]
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, MistralRMSNorm):
+            module.weight.data.fill_(1.0)
+
+
+class MistralModel(MistralPreTrainedModel):
+    def __init__(self, config: MistralConfig):
+        super().__init__(config)
+        self.padding_idx = config.pad_token_id
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, self.padding_idx)
+        self.layers = nn.ModuleList([MistralDecoderLayer(config, i) for i in range(config.num_hidden_layers)])
+        self.norm = MistralRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.rotary_emb = MistralRotaryEmbedding(config)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value):
+        self.embed_tokens = value
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
+                inputs_embeds=None, use_cache=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None, cache_position=None, **kwargs):
+        check_input_ids(input_ids, inputs_embeds)
+        past_key_values = kwargs.pop("cache", past_key_values)  # the reference's v5.24 spelling
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        output_hidden_states = (output_hidden_states if output_hidden_states is not None
+                                else self.config.output_hidden_states)
+        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        use_cache = use_cache if use_cache is not None else (self.config.use_cache and not self.training)
+
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        if use_cache and past_key_values is None:
+            past_key_values = DynamicCache()
+        batch, seq = inputs_embeds.shape[:2]
+        past_len = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if cache_position is None:
+            cache_position = torch.arange(past_len, past_len + seq, device=inputs_embeds.device)
+        if position_ids is None:
+            position_ids = cache_position.unsqueeze(0).expand(batch, -1)
+
+        # one mask for all layers, sized before any layer grows the cache
+        key_len = past_key_values.mask_length(seq) if past_key_values is not None else seq
+        mask = decoder_attention_mask(attention_mask, cache_position, key_len,
+                                      sliding_window=self.config.sliding_window,
+                                      is_static=getattr(past_key_values, "is_static", False))
+        is_causal = mask is None and seq > 1
+        hidden_states = inputs_embeds
+        position_embeddings = self.rotary_emb(hidden_states, position_ids)
+
+        all_hidden, all_attn = (), ()
+        for layer in self.layers:
+            if output_hidden_states:
+                all_hidden += (hidden_states,)
+            hidden_states, weights = layer(hidden_states, position_embeddings, mask, is_causal,
+                                           past_key_values, cache_position, output_attentions)
+            if output_attentions:
+                all_attn += (weights,)
+        hidden_states = self.norm(hidden_states)
+        if output_hidden_states:
+            all_hidden += (hidden_states,)
+
+        out = BaseModelOutputWithPast(
+            last_hidden_state=hidden_states, past_key_values=past_key_values if use_cache else None,
+            hidden_states=all_hidden if output_hidden_states else None,
+            attentions=all_attn if output_attentions else None)
+        return out if return_dict else out.to_tuple()
+
+
+class MistralForCausalLM(MistralPreTrainedModel):
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    _supports_generate = True
+
+    def __init__(self, config: MistralConfig):
+        super().__init__(config)
+        self.model = MistralModel(config)
+        self.vocab_size = config.vocab_size
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_output_embeddings(self):
+        return self.lm_head
+
+    def set_output_embeddings(self, value):
+        self.lm_head = value
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
+                inputs_embeds=None, labels=None, use_cache=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None, cache_position=None, logits_to_keep=0, **kwargs):
+        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        num_items_in_batch = kwargs.pop("num_items_in_batch", None)
+        outputs = self.model(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                             past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                             return_dict=True, cache_position=cache_position, **kwargs)
+        hidden_states = outputs.last_hidden_state
+        # generate() asks only for the last position's logits: skip the big vocab projection elsewhere
+        if isinstance(logits_to_keep, int):
+            hidden_states = hidden_states[:, -logits_to_keep:] if logits_to_keep else hidden_states
+        else:
+            hidden_states = hidden_states[:, logits_to_keep]
+        logits = self.lm_head(hidden_states)
+        loss = None
+        if labels is not None:
+            loss = causal_lm_loss(logits, labels, self.config.vocab_size, num_items_in_batch=num_items_in_batch)
+        out = CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=outputs.past_key_values,
+                                     hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+        return out if return_dict else out.to_tuple()
+
+
+class MistralForSequenceClassification(MistralPreTrainedModel):
+    def __init__(self, config: MistralConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = MistralModel(config)
+        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
+                inputs_embeds=None, labels=None, use_cache=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None, **kwargs):
+        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        outputs = self.model(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                             past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                             return_dict=True, **kwargs)
+        logits = self.score(outputs.last_hidden_state)
+        batch = logits.shape[0]
+        pad_id = self.config.pad_token_id
+        if pad_id is None and batch != 1:
+            raise ValueError("Cannot classify a batch of more than one sequence without a padding token: set "
+                             "config.pad_token_id (e.g. to the tokenizer's pad_token_id).")
+        if pad_id is None or input_ids is None:
+            last = torch.full((batch,), -1, device=logits.device, dtype=torch.long)
+        else:
+            # the rightmost non-pad token: works for left and right padding alike
+            non_pad = (input_ids != pad_id).to(logits.device, torch.int32)
+            positions = torch.arange(input_ids.shape[-1], device=logits.device, dtype=torch.int32)
+            last = (positions * non_pad).argmax(-1)
+        pooled = logits[torch.arange(batch, device=logits.device), last]
+        loss = classification_loss(pooled, labels, self.config) if labels is not None else None
+        out = SequenceClassifierOutputWithPast(loss=loss, logits=pooled, past_key_values=outputs.past_key_values,
+                                               hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+        return out if return_dict else out.to_tuple()
+
+
+TASKS = {
+    "base": MistralModel,
+    "causal-lm": MistralForCausalLM,
+    "sequence-classification": MistralForSequenceClassification,
+}
