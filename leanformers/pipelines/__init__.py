@@ -1,0 +1,260 @@
+"""``pipeline()``: a task name (and a model) in, a ready-to-call pipeline out.
+
+This module is imported by ``leanformers.pipeline``, so it stays cheap: no torch, no models, no
+tokenizers at import time. Everything heavy is imported inside ``pipeline()`` and the lazy class
+names below.
+
+Tasks live in one table, ``SUPPORTED_TASKS``: each names its pipeline class by a lazy
+``"module:Class"`` path, the Auto class that loads its model, and its default model (if any).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+__all__ = [
+    "pipeline", "Pipeline", "TextClassificationPipeline", "FeatureExtractionPipeline",
+    "TextGenerationPipeline", "SUPPORTED_TASKS", "TASK_ALIASES", "get_supported_tasks", "check_task",
+]
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Embedded default models, shipped inside the package (task -> folder). A test may point these
+# elsewhere; a build without the folder gives a clear error instead of a download.
+DEFAULT_MODELS = {
+    "text-classification": os.path.join(_PACKAGE_DIR, "default_models", "sentiment"),
+}
+_DEFAULT_MODEL_DESCRIPTIONS = {
+    "text-classification": "leanformers' embedded default sentiment model "
+                           "(all-MiniLM-L6-v2 fine-tuned for English sentiment, NEGATIVE/POSITIVE)",
+}
+
+SUPPORTED_TASKS = {
+    "text-classification": {
+        "impl": "leanformers.pipelines.text_classification:TextClassificationPipeline",
+        "auto_model": "AutoModelForSequenceClassification",
+        "has_default": True,
+    },
+    "feature-extraction": {
+        "impl": "leanformers.pipelines.feature_extraction:FeatureExtractionPipeline",
+        "auto_model": "AutoModel",
+        "has_default": False,
+    },
+    "text-generation": {
+        "impl": "leanformers.pipelines.text_generation:TextGenerationPipeline",
+        "auto_model": "AutoModelForCausalLM",
+        "has_default": False,
+    },
+}
+TASK_ALIASES = {"sentiment-analysis": "text-classification"}
+
+# Lazy public classes: name -> "module:Class".
+_LAZY_CLASSES = {
+    "Pipeline": "leanformers.pipelines.base:Pipeline",
+    "PipelineException": "leanformers.pipelines.base:PipelineException",
+    "TextClassificationPipeline": SUPPORTED_TASKS["text-classification"]["impl"],
+    "FeatureExtractionPipeline": SUPPORTED_TASKS["feature-extraction"]["impl"],
+    "TextGenerationPipeline": SUPPORTED_TASKS["text-generation"]["impl"],
+}
+
+# Head-class name endings -> task, to infer the task from a model when none is given.
+_ARCHITECTURE_TASKS = (
+    ("ForSequenceClassification", "text-classification"),
+    ("ForCausalLM", "text-generation"),
+    ("LMHeadModel", "text-generation"),
+    ("Model", "feature-extraction"),
+)
+
+# Hub options forwarded to both model and tokenizer loading.
+_HUB_KWARGS = ("revision", "token", "local_files_only", "cache_dir", "force_download")
+
+
+def _import_path(path: str):
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+        raise ImportError(f"{attr} is not available: this build of leanformers has no {module_name}.") from None
+    return getattr(module, attr)
+
+
+def __getattr__(name: str):
+    if name in _LAZY_CLASSES:
+        value = _import_path(_LAZY_CLASSES[name])
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def get_supported_tasks() -> list[str]:
+    """Every task name ``pipeline()`` accepts, aliases included."""
+    return sorted(set(SUPPORTED_TASKS) | set(TASK_ALIASES))
+
+
+def check_task(task: str) -> tuple[str, dict]:
+    """``(canonical task name, its SUPPORTED_TASKS entry)``, or a KeyError listing the known tasks."""
+    if not isinstance(task, str):
+        raise TypeError(f"task must be a string like 'text-classification', not {type(task).__name__}.")
+    name = TASK_ALIASES.get(task, task)
+    if name not in SUPPORTED_TASKS:
+        known = ", ".join(
+            f"{t!r}" + (f" (alias {', '.join(repr(a) for a, c in TASK_ALIASES.items() if c == t)})"
+                        if t in TASK_ALIASES.values() else "")
+            for t in sorted(SUPPORTED_TASKS)
+        )
+        raise KeyError(f"Unknown task {task!r}. leanformers pipelines support: {known}.")
+    return name, SUPPORTED_TASKS[name]
+
+
+def _infer_task(model, config_architectures: list[str] | None) -> str:
+    names = [type(model).__name__] if not isinstance(model, str) else list(config_architectures or [])
+    for name in names:
+        for ending, task in _ARCHITECTURE_TASKS:
+            if name.endswith(ending):
+                return task
+    raise RuntimeError(
+        f"Cannot tell which task to run for {model if isinstance(model, str) else type(model).__name__!r} "
+        f"(its architectures are {names or 'not recorded'}). Pass the task: pipeline('text-classification', "
+        f"model=...). Known tasks: {', '.join(get_supported_tasks())}."
+    )
+
+
+def _default_model(task: str) -> str:
+    path = DEFAULT_MODELS.get(task)
+    if path is None:
+        raise ValueError(
+            f"The {task!r} pipeline has no default model in leanformers: pass one, e.g. "
+            f"pipeline({task!r}, model='<Hub id or local folder>')."
+        )
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise OSError(
+            f"No model was given for {task!r}, and {_DEFAULT_MODEL_DESCRIPTIONS.get(task, 'its default model')} "
+            f"is not installed: {path} holds no config.json (this build of leanformers ships without it). "
+            f"Pass a model, e.g. pipeline({task!r}, "
+            f"model='distilbert/distilbert-base-uncased-finetuned-sst-2-english') or a local folder."
+        )
+    print(f"No model was supplied, using {_DEFAULT_MODEL_DESCRIPTIONS.get(task, 'the default model')} at {path}",
+          file=sys.stderr)
+    return path
+
+
+def _load_tokenizer(tokenizer, model, model_name, config, hub: dict, use_fast: bool):
+    """The tokenizer object: given, loaded by name, or loaded from where the model came from."""
+    from ..auto import AutoTokenizer
+
+    if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike, tuple)):
+        return tokenizer
+    extra = {} if use_fast else {"use_fast": False}
+    if isinstance(tokenizer, tuple):  # (name, kwargs), as the reference allows
+        name, kwargs = tokenizer
+        return AutoTokenizer.from_pretrained(name, **{**hub, **extra, **kwargs})
+    name = tokenizer
+    if name is None:
+        name = model_name or (config if isinstance(config, str) else None) \
+            or getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "name_or_path", None)
+    if not name:
+        raise ValueError(
+            f"Cannot tell which tokenizer goes with this {type(model).__name__}: it was not loaded from a "
+            f"folder or Hub id (its name_or_path is empty). Pass tokenizer=AutoTokenizer.from_pretrained(...) "
+            f"or tokenizer='<Hub id or folder>'."
+        )
+    return AutoTokenizer.from_pretrained(os.fspath(name), **hub, **extra)
+
+
+def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, feature_extractor=None,
+             image_processor=None, processor=None, revision: str | None = None, use_fast: bool = True,
+             token=None, device=None, device_map=None, dtype=None, trust_remote_code: bool | None = None,
+             model_kwargs: dict | None = None, pipeline_class=None, batch_size: int | None = None, **kwargs):
+    """Build a pipeline for ``task`` (e.g. ``"text-classification"``), the reference's way.
+
+    ``model`` is a Hub id, a local folder, or a loaded model (the tokenizer then comes from the
+    model's ``name_or_path`` unless ``tokenizer`` is given). Without a model the task's default is
+    used: for text-classification / sentiment-analysis, the sentiment model embedded in
+    leanformers, loaded as float32 on the CPU. Without a task it is inferred from the model's
+    architecture (``*ForSequenceClassification`` → text-classification, ``*ForCausalLM`` →
+    text-generation, a bare ``*Model`` → feature-extraction).
+
+    ``device``: -1 or "cpu", an index like 0 (CUDA), "cuda:0", or a ``torch.device``; by default
+    CUDA when available (as the reference), except for an embedded default model (CPU).
+    ``dtype`` (alias ``torch_dtype``) is passed to ``from_pretrained`` ("auto" when unset: the
+    checkpoint's own dtype). ``batch_size`` is the default for calls on lists (32 when unset).
+    ``model_kwargs`` go to ``from_pretrained``; other keyword arguments go to the pipeline
+    (``top_k``, ``function_to_apply``, ``return_tensors``...).
+    """
+    if "torch_dtype" in kwargs:
+        torch_dtype = kwargs.pop("torch_dtype")
+        if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
+            raise ValueError("Pass dtype or torch_dtype (its older name), not both.")
+        dtype = dtype if dtype is not None else torch_dtype
+    model_kwargs = dict(model_kwargs or {})
+    hub = {"revision": revision, "token": token}
+    for key in _HUB_KWARGS:
+        if key in kwargs:
+            hub[key] = kwargs.pop(key)
+    hub = {k: v for k, v in hub.items() if v is not None}
+    kwargs.pop("_commit_hash", None)
+    del trust_remote_code, feature_extractor, image_processor, processor  # no remote code; text only
+
+    if task is None and model is None:
+        raise RuntimeError("pipeline() needs a task or a model (or both), e.g. pipeline('sentiment-analysis').")
+    if model is None and tokenizer is not None:
+        raise RuntimeError(
+            "A tokenizer was given without a model; it may not match the default model. Pass the model too."
+        )
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    model_name = model if isinstance(model, str) else None
+
+    if task is None:
+        architectures = None
+        if model_name is not None:
+            from ..configuration import PretrainedConfig
+
+            architectures = PretrainedConfig.read_config_dict(model_name, **hub).get("architectures")
+        task = _infer_task(model, architectures)
+    task, entry = check_task(task)
+    if pipeline_class is None:
+        pipeline_class = _import_path(entry["impl"])
+
+    is_default_model = False
+    if model is None:
+        model = model_name = _default_model(task)
+        is_default_model = True
+        if dtype is None:
+            dtype = "float32"
+        if device is None:
+            device = "cpu"
+
+    if isinstance(config, (str, os.PathLike)):
+        from ..auto import AutoConfig
+
+        config = AutoConfig.from_pretrained(os.fspath(config), **hub)
+
+    if model_name is not None:
+        from .. import auto
+
+        auto_class = getattr(auto, entry["auto_model"])
+        if device_map is not None:
+            if "device_map" in model_kwargs:
+                raise ValueError("device_map is given twice (argument and model_kwargs). Keep one.")
+            model_kwargs["device_map"] = device_map
+        if dtype is not None:
+            if "dtype" in model_kwargs or "torch_dtype" in model_kwargs:
+                raise ValueError("dtype is given twice (argument and model_kwargs). Keep one.")
+            model_kwargs["dtype"] = dtype
+        model = auto_class.from_pretrained(model_name, config=config, **{**hub, **model_kwargs})
+    if getattr(pipeline_class, "_load_tokenizer", True) is not False:
+        tokenizer_hub = dict(hub)
+        if "cache_dir" in model_kwargs:
+            tokenizer_hub.setdefault("cache_dir", model_kwargs["cache_dir"])
+        tokenizer = _load_tokenizer(tokenizer, model, model_name, config, tokenizer_hub, use_fast)
+
+    if batch_size is not None:
+        kwargs["batch_size"] = batch_size
+    pipe = pipeline_class(model=model, tokenizer=tokenizer, task=task, device=device, **kwargs)
+    pipe.is_default_model = is_default_model
+    return pipe
