@@ -200,6 +200,8 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
     @property
     def backend_tokenizer(self):
         """The engine Tokenizer doing the work."""
+        # Whoever takes the engine may reconfigure it: push our settings again on the next call.
+        self._applied_settings = None
         return self._tokenizer
 
     @property

@@ -336,3 +336,15 @@ def test_class_from_pretrained_and_encode_plus(backend, saved_folders):
     assert gpt2(TEXTS[0])["input_ids"] == transformers.GPT2Tokenizer.from_pretrained(
         str(saved_folders["gpt2"]))(TEXTS[0])["input_ids"]
     assert "token_type_ids" not in gpt2(TEXTS[0])
+
+
+def test_sides_and_engine_reconfiguration(backend, saved_folders):
+    ref = transformers.AutoTokenizer.from_pretrained(str(saved_folders["bert"]))
+    tok = load_tokenizer(str(saved_folders["bert"]))
+    tok.truncation_side = ref.truncation_side = "left"
+    tok.padding_side = ref.padding_side = "left"
+    options = {"truncation": True, "max_length": 7, "padding": "max_length", "return_offsets_mapping": True}
+    _same(tok(TEXTS, PAIRS, **options), ref(TEXTS, PAIRS, **options))
+    tok(TEXTS[0])
+    tok.backend_tokenizer.enable_padding(length=40)  # a call still applies its own settings
+    assert tok(TEXTS[0])["input_ids"] == ref(TEXTS[0])["input_ids"]
