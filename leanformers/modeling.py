@@ -182,7 +182,13 @@ class PreTrainedModel(nn.Module):
         elif out is not None and out.bias is not None and out.bias.shape[0] != new_num_tokens:
             bias = torch.zeros(new_num_tokens, dtype=out.bias.dtype, device=out.bias.device)
             bias[:n] = out.bias.data[:n]
-            out.bias = nn.Parameter(bias)
+            # The bias may itself be tied (BERT's decoder.bias is cls.predictions.bias): replace every
+            # reference to the old tensor, or tie_weights below would put the old size back.
+            old_bias, new_bias = out.bias, nn.Parameter(bias)
+            for module in self.modules():
+                for pname, param in list(module._parameters.items()):
+                    if param is old_bias:
+                        module._parameters[pname] = new_bias
         self.config.vocab_size = new_num_tokens
         self.tie_weights()
         return self.get_input_embeddings()
