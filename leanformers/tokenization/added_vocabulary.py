@@ -87,6 +87,7 @@ class AddedVocabulary:
         self._order = []  # contents in insertion order: specials first as the reference partitions them
         self._plain = None  # (regex, {text: id}) for normalized=False tokens
         self._normalized = None
+        self.display = {}  # id -> the string id_to_token gives (normalized content for normalized tokens)
 
     def __len__(self):
         return len(self.by_content)
@@ -119,6 +120,7 @@ class AddedVocabulary:
 
     def refresh(self, normalizer) -> None:
         plain, normed = {}, {}
+        self.display = {}
         specials_first = [c for c in self._order if c in self.special_contents] + \
                          [c for c in self._order if c not in self.special_contents]
         for content in specials_first:
@@ -128,6 +130,7 @@ class AddedVocabulary:
                 continue
             if tok.normalized:
                 key = normalizer.normalize_str(content) if normalizer is not None else content
+                self.display[i] = key
                 if key:
                     normed.setdefault(key, i)
             else:

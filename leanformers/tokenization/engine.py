@@ -351,6 +351,10 @@ class Tokenizer:
         return i if i is not None else self._model.token_to_id(token)
 
     def id_to_token(self, id: int):
+        # (the reference answers with the normalized form for tokens matched after normalization)
+        t = self._added.display.get(id)
+        if t is not None:
+            return t
         t = self._added.by_id.get(id)
         return t.content if t is not None else self._model.id_to_token(id)
 

@@ -31,7 +31,7 @@ class PostProcessor:
     def process(self, encoding: Encoding, pair: Encoding | None = None, add_special_tokens: bool = True) -> Encoding:
         encodings = [encoding] if pair is None else [encoding, pair]
         for i, e in enumerate(encodings):
-            e.set_sequence_id(i)
+            _set_sequence_id(e, i)
         encodings = self.process_encodings(encodings, add_special_tokens)
         if len(encodings) == 1:
             return encodings[0]
@@ -46,6 +46,12 @@ class PostProcessor:
 
     def __eq__(self, other):
         return type(self) is type(other) and self.to_dict() == other.to_dict()
+
+
+def _set_sequence_id(e: Encoding, i: int) -> None:
+    e.set_sequence_id(i)
+    for o in e.overflowing:
+        o.set_sequence_id(i)
 
 
 def _special(ids, tokens, type_id) -> Encoding:
@@ -86,7 +92,7 @@ class TemplateProcessing(PostProcessor):
                     raise ValueError("TemplateProcessing: the single-sequence template mentions $B")
                 e = encodings[i]
                 e.type_ids = [type_id] * len(e.ids)
-                e.set_sequence_id(i)
+                _set_sequence_id(e, i)
                 out.append(e.copy())
             elif add_special_tokens:
                 tok = self.special_tokens[name]
