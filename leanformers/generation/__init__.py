@@ -1,0 +1,31 @@
+"""Text generation: ``generate()``, its configuration, logits processors, stopping criteria, streamers.
+
+``PreTrainedModel.generate(...)`` calls :func:`generate` here; ``from_pretrained`` of a model that
+can generate calls :func:`load_generation_config`.
+"""
+
+from .config import GenerationConfig, load_generation_config
+from .logits_process import (
+    InfNanRemoveLogitsProcessor, LogitNormalization, LogitsProcessor, LogitsProcessorList, LogitsWarper,
+    MinLengthLogitsProcessor, MinNewTokensLengthLogitsProcessor, MinPLogitsWarper, NoBadWordsLogitsProcessor,
+    NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor, SequenceBiasLogitsProcessor,
+    SuppressTokensLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper,
+    TypicalLogitsWarper,
+)
+from .stopping import (
+    EosTokenCriteria, MaxLengthCriteria, MaxTimeCriteria, StoppingCriteria, StoppingCriteriaList,
+    StopStringCriteria,
+)
+from .streamers import BaseStreamer, TextIteratorStreamer, TextStreamer
+from .utils import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput, generate
+
+__all__ = [
+    "GenerationConfig", "load_generation_config", "generate", "GenerateDecoderOnlyOutput",
+    "GenerateBeamDecoderOnlyOutput", "LogitsProcessor", "LogitsWarper", "LogitsProcessorList",
+    "TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper",
+    "RepetitionPenaltyLogitsProcessor", "NoRepeatNGramLogitsProcessor", "NoBadWordsLogitsProcessor",
+    "SequenceBiasLogitsProcessor", "MinLengthLogitsProcessor", "MinNewTokensLengthLogitsProcessor",
+    "SuppressTokensLogitsProcessor", "InfNanRemoveLogitsProcessor", "LogitNormalization", "StoppingCriteria",
+    "StoppingCriteriaList", "MaxLengthCriteria", "MaxTimeCriteria", "EosTokenCriteria", "StopStringCriteria",
+    "BaseStreamer", "TextStreamer", "TextIteratorStreamer",
+]
