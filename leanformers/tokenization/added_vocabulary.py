@@ -147,6 +147,7 @@ class AddedVocabulary:
         if not self.by_content:
             if normalizer is not None:
                 normalizer.normalize(root)
+                _reslice(root)
             return [root] if root.text else []
         out = []
         for piece in self._split(root, self._plain):
@@ -155,6 +156,7 @@ class AddedVocabulary:
                 continue
             if normalizer is not None:
                 normalizer.normalize(piece)
+                _reslice(piece)
             out.extend(self._split(piece, self._normalized))
         return out
 
@@ -195,6 +197,13 @@ class AddedVocabulary:
                 sl.tokens = ((i, sl.text, (0, len(sl.text))),)
             out.append(sl)
         return out
+
+
+def _reslice(piece: Piece) -> None:
+    """The reference slices the normalized text again (to look for normalized added tokens), which
+    moves the piece's start to where its first normalized character comes from."""
+    if piece.text and piece.align is not None:
+        piece.start = piece.align[0][0]
 
 
 def _compile(table: dict):

@@ -54,6 +54,10 @@ def _is_hangul_jamo_vt(c: str) -> bool:
 
 
 def _unicode_normalize(piece: Piece, form: str) -> None:
+    """Apply a Unicode normalization form, aligning like the reference: each character's
+    decomposition is (first char, change 0) + (others, change 1); canonical reordering moves the
+    (char, change) pairs; a composition absorbs the marks' changes into the composed character.
+    The pairs then go through the reference's transform protocol (Piece.transform)."""
     text = piece.text
     if text.isascii():
         return
@@ -61,56 +65,65 @@ def _unicode_normalize(piece: Piece, form: str) -> None:
     if target == text:
         return
     decompose = "NFD" if form in ("NFD", "NFC") else "NFKD"
-    # 1. decompose each character; every produced character aligns to its source character
-    items = []
-    for i, c in enumerate(text):
+    pairs = []
+    for c in text:
         d = unicodedata.normalize(decompose, c) if not c.isascii() else c
-        items.extend((ch, i) for ch in d)
-    # 2. canonical ordering: stable sort of each run of combining characters by class
+        pairs.append((d[0], 0))
+        pairs.extend((x, 1) for x in d[1:])
+    # canonical ordering: stable sort of each run of combining characters by class
     k = 0
-    while k < len(items):
-        if unicodedata.combining(items[k][0]):
+    while k < len(pairs):
+        if unicodedata.combining(pairs[k][0]):
             j = k
-            while j < len(items) and unicodedata.combining(items[j][0]):
+            while j < len(pairs) and unicodedata.combining(pairs[j][0]):
                 j += 1
-            items[k:j] = sorted(items[k:j], key=lambda it: unicodedata.combining(it[0]))
+            pairs[k:j] = sorted(pairs[k:j], key=lambda p: unicodedata.combining(p[0]))
             k = j
         else:
             k += 1
     if form in ("NFC", "NFKC"):
-        # 3. compose segment by segment; a composed character takes the alignment of the first
-        # character it absorbed (the reference's "replace and remove the following" rule)
-        segments = []
-        for ch, i in items:
-            if segments and (unicodedata.combining(ch) or _is_hangul_jamo_vt(ch)):
-                segments[-1].append((ch, i))
-            elif segments and len(unicodedata.normalize("NFC", "".join(c for c, _ in segments[-1]) + ch)) <= len(
-                unicodedata.normalize("NFC", "".join(c for c, _ in segments[-1]))
-            ):
-                segments[-1].append((ch, i))
-            else:
-                segments.append([(ch, i)])
-        items = []
-        for seg in segments:
-            composed = unicodedata.normalize("NFC", "".join(c for c, _ in seg))
-            pos = 1
-            for n, ch in enumerate(composed):
-                if n == 0:
-                    items.append((ch, seg[0][1]))
-                    continue
-                src = seg[0][1]
-                while pos < len(seg):
-                    if seg[pos][0] == ch:
-                        src = seg[pos][1]
-                        pos += 1
-                        break
-                    pos += 1
-                items.append((ch, src))
-    new_text = "".join(c for c, _ in items)
-    if new_text != target:  # unusual input: keep the text right, align as best we can
-        items = [(c, min(k, len(text) - 1)) for k, c in enumerate(target)]
-        new_text = target
-    piece.set_text_mapped(new_text, [i for _, i in items])
+        pairs = _compose(pairs)
+    if "".join(c for c, _ in pairs) != target:  # unusual input: keep the text right, align roughly
+        n = len(text)
+        piece.set_text_mapped(target, [min(k, n - 1) for k in range(len(target))])
+        return
+    piece.transform(pairs, 0)
+
+
+def _compose(pairs: list) -> list:
+    segments = []
+    for ch, change in pairs:
+        if segments:
+            seg = "".join(c for c, _ in segments[-1])
+            if unicodedata.combining(ch) or _is_hangul_jamo_vt(ch) or \
+                    len(unicodedata.normalize("NFC", seg + ch)) <= len(unicodedata.normalize("NFC", seg)):
+                segments[-1].append((ch, change))
+                continue
+        segments.append([(ch, change)])
+    out = []
+    for seg in segments:
+        composed = unicodedata.normalize("NFC", "".join(c for c, _ in seg))
+        if len(composed) == len(seg):
+            out.extend(seg)
+            continue
+        kept = []
+        pos = 1
+        absorbed_changes = 0
+        absorbed = 0
+        for ch in composed[1:]:
+            while pos < len(seg) and seg[pos][0] != ch:
+                absorbed_changes += seg[pos][1]
+                absorbed += 1
+                pos += 1
+            if pos < len(seg):
+                kept.append(seg[pos])
+                pos += 1
+        for _, change in seg[pos:]:
+            absorbed_changes += change
+            absorbed += 1
+        out.append((composed[0], seg[0][1] + absorbed_changes - absorbed))
+        out.extend(kept)
+    return out
 
 
 class NFD(Normalizer):

@@ -319,7 +319,9 @@ def _script_of(c: str) -> str:
             s = "Han"
         else:
             s = _lookup_script(c)
-            if s in ("Hiragana", "Katakana"):
+            if s == "Unknown":  # characters the reference's script table lacks belong to any script
+                s = "Any"
+            elif s in ("Hiragana", "Katakana"):
                 s = "Han"
         _SCRIPT_CACHE[c] = s
     return s
