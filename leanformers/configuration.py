@@ -135,7 +135,7 @@ class PretrainedConfig:
         out = {}
         for key, value in self.__dict__.items():
             if key == "_id2label":
-                out["id2label"] = {str(k): v for k, v in value.items()}
+                out["id2label"] = dict(value)  # int keys, as the reference; JSON writes them as strings
                 out["label2id"] = {v: k for k, v in value.items()}
             elif key.startswith("_") and key != "_name_or_path":
                 continue

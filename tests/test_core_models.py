@@ -62,3 +62,14 @@ def test_resize_keeps_a_tied_bias_tied_and_resized():
     assert torch.equal(model.head.bias[10:], torch.zeros(3))
     assert torch.allclose(model(ids)[..., :10], before)
     assert model(ids).shape[-1] == 13
+
+
+def test_config_to_dict_keeps_int_label_ids_and_json_strings(tmp_path):
+    import json
+
+    config = _TiedBiasConfig(id2label={"0": "NEG", "1": "POS"})
+    assert config.to_dict()["id2label"] == {0: "NEG", 1: "POS"}  # the reference's to_dict()
+    assert config.to_dict()["label2id"] == {"NEG": 0, "POS": 1}
+    config.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["id2label"] == {"0": "NEG", "1": "POS"}
+    assert _TiedBiasConfig.from_dict(config.to_dict()) == config
