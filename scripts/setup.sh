@@ -19,3 +19,5 @@ if [ ! -f "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+# Real tokenizer files for the tests (cheap when present; tests skip with a reason when absent).
+if [ "${1:-}" = "--test" ]; then bash scripts/fetch_test_data.sh || echo "setup: could not fetch tests/.data (tests that need it will skip)" >&2; fi
