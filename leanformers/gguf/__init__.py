@@ -1,0 +1,240 @@
+"""GGUF (llama.cpp) files -> a config dict, a state dict in Hugging Face key names, and a tokenizer.
+
+``from_pretrained(dir, gguf_file=...)`` and ``AutoTokenizer.from_pretrained(dir, gguf_file=...)``
+call the three functions below. Architectures: ``llama`` (also Mistral-style files, which llama.cpp
+writes as llama), ``mistral`` and ``qwen2``.
+
+- The config maps llama.cpp's metadata keys (``llama.block_count``, ...) onto config.json fields.
+- The state dict is dequantised to float32 (the caller casts to the requested dtype). llama.cpp's
+  converter permuted the rows of the llama Q and K projections (its RoPE pairs neighbouring values,
+  Hugging Face's pairs the two halves of a head); the permutation is undone on the raw quantised
+  rows, before dequantising, where it is cheapest.
+- The tokenizer is rebuilt as a tokenizer.json dict (see ``tokenizer.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from .reader import GGML_TYPES, CorruptGGUFError, GGUFFile, read_gguf
+
+__all__ = ["gguf_config_dict", "gguf_state_dict", "gguf_tokenizer", "gguf_tokenizer_json", "CorruptGGUFError",
+           "GGUFFile", "read_gguf"]
+
+logger = logging.getLogger("leanformers")
+
+# architectures whose weights use the llama layout: name in the file -> model_type
+_ARCHITECTURES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2"}
+# the ones whose Q/K rows llama.cpp permuted on conversion
+_PERMUTED_QK = {"llama", "mistral"}
+
+# "<arch>.<key>" -> config.json field
+_CONFIG_KEYS = {
+    "context_length": "max_position_embeddings",
+    "block_count": "num_hidden_layers",
+    "feed_forward_length": "intermediate_size",
+    "embedding_length": "hidden_size",
+    "attention.head_count": "num_attention_heads",
+    "attention.head_count_kv": "num_key_value_heads",
+    "attention.layer_norm_rms_epsilon": "rms_norm_eps",
+    "vocab_size": "vocab_size",
+}
+_TOKEN_ID_KEYS = {
+    "bos_token_id": "tokenizer.ggml.bos_token_id",
+    "eos_token_id": "tokenizer.ggml.eos_token_id",
+    "pad_token_id": "tokenizer.ggml.padding_token_id",
+    "unk_token_id": "tokenizer.ggml.unknown_token_id",
+}
+
+# llama.cpp tensor names -> Hugging Face names (N = layer index)
+_TOP_LEVEL = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+}
+_PER_LAYER = {
+    "attn_norm": "input_layernorm",
+    "ffn_norm": "post_attention_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+_LAYER_NAME = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$")
+
+
+def _model_type(gguf: GGUFFile) -> str:
+    arch = gguf.architecture
+    if arch not in _ARCHITECTURES:
+        raise ValueError(
+            f"{gguf.path} holds a {arch!r} model; leanformers loads GGUF files of the architectures "
+            f"{sorted(_ARCHITECTURES)}. Use the model's safetensors checkpoint instead.")
+    return _ARCHITECTURES[arch]
+
+
+def gguf_config_dict(path: str | os.PathLike) -> dict:
+    """A config.json-like dict (with ``model_type``) from the file's metadata."""
+    gguf = read_gguf(path, keep_arrays=set())
+    meta = gguf.metadata
+    arch = gguf.architecture
+    config = {"model_type": _model_type(gguf)}
+    for key, field in _CONFIG_KEYS.items():
+        value = meta.get(f"{arch}.{key}")
+        if value is not None:
+            config[field] = value
+    missing = [f"{arch}.{k}" for k in ("block_count", "embedding_length", "attention.head_count")
+               if f"{arch}.{k}" not in meta]
+    if missing:
+        raise CorruptGGUFError(f"{gguf.path} lacks the metadata {missing} needed to build the model config.")
+    if "vocab_size" not in config:
+        tokens = meta.get("tokenizer.ggml.tokens")  # stored as its length by keep_arrays=set()
+        if tokens is not None:
+            config["vocab_size"] = tokens if isinstance(tokens, int) else len(tokens)
+        elif "token_embd.weight" in gguf.tensors:
+            config["vocab_size"] = gguf.tensors["token_embd.weight"].shape[0]
+    # head size: the rotary width for llama-style files, else the key length, else hidden / heads
+    head_dim = meta.get(f"{arch}.rope.dimension_count") if arch in _PERMUTED_QK else None
+    head_dim = head_dim or meta.get(f"{arch}.attention.key_length")
+    if head_dim:
+        config["head_dim"] = head_dim
+    config["rope_parameters"] = _rope_parameters(meta, arch)
+    for field, key in _TOKEN_ID_KEYS.items():
+        if key in meta:
+            config[field] = meta[key]
+    # llama.cpp writes output.weight only when the LM head is not the embedding matrix
+    config["tie_word_embeddings"] = "output.weight" not in gguf.tensors
+    if arch == "qwen2":
+        config["attention_bias"] = "blk.0.attn_q.bias" in gguf.tensors
+    elif "blk.0.attn_q.bias" in gguf.tensors:
+        config["attention_bias"] = True
+    return config
+
+
+def _rope_parameters(meta: dict, arch: str) -> dict:
+    params = {"rope_type": "default", "rope_theta": float(meta.get(f"{arch}.rope.freq_base", 10000.0))}
+    scaling = meta.get(f"{arch}.rope.scaling.type")
+    factor = meta.get(f"{arch}.rope.scaling.factor")
+    if scaling == "linear" and factor:
+        params.update(rope_type="linear", factor=float(factor))
+    elif scaling not in (None, "none", "linear"):
+        logger.warning(f"GGUF rope scaling {scaling!r} is not supported by leanformers' {arch} model; "
+                       f"positions beyond the trained context will differ from llama.cpp.")
+    return params
+
+
+def _hf_name(name: str) -> str | None:
+    if name in _TOP_LEVEL:
+        return _TOP_LEVEL[name]
+    m = _LAYER_NAME.match(name)
+    if m and m.group(2) in _PER_LAYER:
+        return f"model.layers.{m.group(1)}.{_PER_LAYER[m.group(2)]}.{m.group(3)}"
+    return None
+
+
+def _unpermute_rows(rows, n_heads: int):
+    """Undo llama.cpp's ``permute``: within each head it stored the rotary pairs interleaved
+    (rows 0,2,4,.. then 1,3,5,..  of the half-split layout); put the halves back."""
+    import torch
+
+    total = rows.shape[0]
+    half = total // n_heads // 2
+    order = torch.arange(total).reshape(n_heads, half, 2).transpose(1, 2).reshape(-1)
+    return rows.index_select(0, order)
+
+
+def gguf_state_dict(path: str | os.PathLike) -> dict:
+    """The file's tensors in Hugging Face names, dequantised to float32 ``torch.Tensor``s."""
+    import torch
+
+    from .dequantize import dequantize
+
+    gguf = read_gguf(path, keep_arrays=set())
+    arch = gguf.architecture
+    _model_type(gguf)
+    meta = gguf.metadata
+    n_heads = meta.get(f"{arch}.attention.head_count")
+    n_kv_heads = meta.get(f"{arch}.attention.head_count_kv", n_heads)
+    jobs, skipped = {}, []
+    for name, info in gguf.tensors.items():
+        hf_name = _hf_name(name)
+        if hf_name is None:
+            skipped.append(name)
+            continue
+        if info.ggml_type not in GGML_TYPES:
+            raise NotImplementedError(f"Tensor {name!r} in {gguf.path} has an unknown ggml type "
+                                      f"{info.ggml_type}; the file may be newer than leanformers.")
+        heads = None
+        if arch in _PERMUTED_QK and n_heads and (".attn_q." in name or ".attn_k." in name):
+            heads = n_heads if ".attn_q." in name else n_kv_heads
+        jobs[hf_name] = (name, info, heads)
+
+    def load(job):
+        name, info, heads = job
+        raw = torch.from_numpy(gguf.raw_bytes(name))
+        if heads:
+            raw = _unpermute_rows(raw.reshape(info.shape[0], -1), heads).reshape(-1)
+        return dequantize(raw, info.type_name, info.shape, name)
+
+    state = _run_in_threads(load, jobs)
+    if skipped:
+        logger.info(f"Tensors of {gguf.path} with no place in the model, not loaded: {skipped}")
+    return state
+
+
+def _run_in_threads(fn, jobs: dict) -> dict:
+    """``{key: fn(job)}``, one tensor per thread at a time, torch itself single-threaded meanwhile.
+
+    Dequantising works in small cache-sized chunks; torch's own thread pool costs more than it
+    gains on such chunks (and spins badly when the cores are shared), while tensors decoded side
+    by side in Python threads scale (torch releases the GIL).
+    """
+    import torch
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                         else (os.cpu_count() or 1)))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if workers == 1:
+            return {key: fn(job) for key, job in jobs.items()}
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = dict(zip(jobs, pool.map(fn, jobs.values())))
+        return results
+    finally:
+        torch.set_num_threads(previous)
+
+
+def gguf_tokenizer_json(path: str | os.PathLike) -> tuple[dict, dict]:
+    """(tokenizer.json dict, tokenizer init kwargs) of the tokenizer the file describes."""
+    from .tokenizer import tokenizer_json_from_metadata
+
+    gguf = read_gguf(path)
+    return tokenizer_json_from_metadata(gguf.metadata, gguf.path)
+
+
+def gguf_tokenizer(path: str | os.PathLike, **kwargs):
+    """A ``PreTrainedTokenizerFast`` built from the file's tokenizer metadata."""
+    import json
+
+    from ..tokenization import PreTrainedTokenizerFast
+    from ..tokenization.engine import Tokenizer
+
+    tokenizer_json, init_kwargs = gguf_tokenizer_json(path)
+    init_kwargs.update(kwargs)
+    backend = Tokenizer.from_str(json.dumps(tokenizer_json, ensure_ascii=False))
+    # The engine already carries the BOS/EOS post-processor built from the file's flags; passing
+    # add_bos_token/add_eos_token to the constructor would rebuild the engine a second time, so the
+    # flags are set after it (the caller's own values, if given, go through the normal path).
+    flags = {k: init_kwargs.pop(k) for k in ("add_bos_token", "add_eos_token")
+             if k in init_kwargs and k not in kwargs}
+    tokenizer = PreTrainedTokenizerFast(_engine=backend, **init_kwargs)  # our own engine: no copy
+    for key, value in flags.items():
+        tokenizer.__dict__["_" + key] = value
+        tokenizer.init_kwargs[key] = value
+    return tokenizer
