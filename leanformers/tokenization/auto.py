@@ -86,7 +86,7 @@ def _read_chat_templates(find, name_or_path, hub_kwargs) -> dict:
 
 def load_tokenizer(name_or_path, *init_inputs, tokenizer_class=None, **kwargs):
     """Load a tokenizer from a folder or a Hub id, like the reference's `AutoTokenizer.from_pretrained`."""
-    from .tokenizer import PreTrainedTokenizerFast, _backend_tokenizer_class
+    from .tokenizer import PreTrainedTokenizerFast, engine_from_state
 
     hub_kwargs = {k: kwargs.pop(k) for k in _HUB_KEYS if k in kwargs}
     for key in _DROPPED_KWARGS:
@@ -156,7 +156,7 @@ def load_tokenizer(name_or_path, *init_inputs, tokenizer_class=None, **kwargs):
 
     state = _build_state(cls, tokenizer_path, added_list, init_kwargs, find, name_or_path)
     init_kwargs["name_or_path"] = os.fspath(name_or_path)
-    backend = _backend_tokenizer_class().from_str(json.dumps(state))
+    backend = engine_from_state(state)
     return cls(*init_inputs, _engine=backend, **init_kwargs)
 
 

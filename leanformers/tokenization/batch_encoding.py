@@ -106,18 +106,21 @@ class BatchEncoding(UserDict):
     """
 
     def __init__(self, data=None, encoding=None, tensor_type=None, prepend_batch_axis=False, n_sequences=None):
-        super().__init__(data)
-        if encoding is not None and not isinstance(encoding, (list, tuple)):
-            encoding = [encoding]
-        self._encodings = list(encoding) if encoding is not None else None
-        if n_sequences is None and self._encodings:
-            n_sequences = self._encodings[0].n_sequences
+        # A tokenizer call builds one of these per call: a plain dict copy is several times cheaper than
+        # UserDict's generic update() through the abstract-base-class machinery.
+        self.data = dict(data) if data is not None else {}
+        if encoding is not None and not isinstance(encoding, list):
+            encoding = list(encoding) if isinstance(encoding, tuple) else [encoding]
+        self._encodings = encoding
         self._n_sequences = n_sequences
-        self.convert_to_tensors(tensor_type=tensor_type, prepend_batch_axis=prepend_batch_axis)
+        if tensor_type is not None:
+            self.convert_to_tensors(tensor_type=tensor_type, prepend_batch_axis=prepend_batch_axis)
 
     @property
     def n_sequences(self) -> int | None:
         """How many sequences (1 for single texts, 2 for pairs) each row was built from."""
+        if self._n_sequences is None and self._encodings:
+            self._n_sequences = self._encodings[0].n_sequences  # read on demand: most callers never ask
         return self._n_sequences
 
     def __getitem__(self, item):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -140,8 +139,7 @@ def _template_from_processor(processor: dict | None):
 def apply_special_layout(tokenizer, ids_a, ids_b=None):
     """(ids with special tokens, token type ids, special tokens mask) for one sequence or a pair."""
     if tokenizer._layout is None:
-        processor = json.loads(tokenizer._tokenizer.to_str()).get("post_processor")
-        tokenizer._layout = _template_from_processor(processor)
+        tokenizer._layout = _template_from_processor(tokenizer._post_processor_json())
     single, pair = tokenizer._layout
     ids, types, mask = [], [], []
     for piece, type_id in (single if ids_b is None else pair):

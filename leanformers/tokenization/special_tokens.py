@@ -127,7 +127,7 @@ class SpecialTokensMixin:
                 converted.append(self._added_token(token))
             else:
                 raise TypeError(f"add_tokens expects str or AddedToken values, got {token!r}")
-        self._layout = None
+        self._engine_changed()
         if special_tokens:
             return self._tokenizer.add_special_tokens(converted)
         return self._tokenizer.add_tokens(converted)

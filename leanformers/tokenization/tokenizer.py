@@ -42,6 +42,22 @@ def _backend_tokenizer_class():
     return Tokenizer
 
 
+def engine_from_state(state: dict, cls=None):
+    """An engine built from a tokenizer.json dict. Our engine takes the dict as it is; a JSON round
+    trip (for engines that only read strings) costs as much as the build itself on a 50k vocabulary."""
+    cls = cls or _backend_tokenizer_class()
+    from_dict = getattr(cls, "from_dict", None)
+    if from_dict is not None:
+        return from_dict(state)
+    return cls.from_str(json.dumps(state))
+
+
+def engine_state(engine) -> dict:
+    """The tokenizer.json dict of an engine."""
+    to_dict = getattr(engine, "to_dict", None)
+    return to_dict() if to_dict is not None else json.loads(engine.to_str())
+
+
 def _is_text_input(value) -> bool:
     """str, list[str], list[list[str]], list[tuple[list[str], list[str]]] or an empty list."""
     if isinstance(value, str):
@@ -57,6 +73,13 @@ def _is_text_input(value) -> bool:
         if isinstance(inner[0], (list, tuple)):
             return len(inner[0]) == 0 or isinstance(inner[0][0], str)
     return False
+
+
+def _offset_tuples(offsets) -> list:
+    """Offsets as a list of (start, end) tuples; engines that already give tuples are taken as they are."""
+    if type(offsets) is list and (not offsets or type(offsets[0]) is tuple):
+        return offsets
+    return [tuple(span) for span in offsets]
 
 
 def _describe(value) -> str:
@@ -130,6 +153,8 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
                 )
         self._tokenizer = backend
         self._applied_settings = None  # (truncation, padding) last pushed to the engine; None = unknown
+        self._split_engine = None  # the engine used with split_special_tokens=True, built on first use
+        self._special_switch_on = False  # whether the engine's own encode_special_tokens switch is set
 
         # tokenizer.json may carry default truncation / padding: the reference turns them into tokenizer
         # defaults (sides, pad token) but applies its own settings on every call.
@@ -194,35 +219,56 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
         tokenizer_json = build_from_kwargs(self.legacy_builder, kwargs)
         if tokenizer_json is None:
             return None
-        return _backend_tokenizer_class().from_str(json.dumps(tokenizer_json))
+        return engine_from_state(tokenizer_json)
 
     # ---- engine plumbing -----------------------------------------------------------------------
     @property
     def backend_tokenizer(self):
         """The engine Tokenizer doing the work."""
         # Whoever takes the engine may reconfigure it: push our settings again on the next call.
-        self._applied_settings = None
+        self._engine_changed()
         return self._tokenizer
+
+    def _engine_changed(self):
+        """Forget everything derived from the engine (settings pushed, special-token layout, split engine)."""
+        self._applied_settings = None
+        self._layout = None
+        self._split_engine = None
 
     @property
     def is_fast(self) -> bool:
         return True
 
     def _engine_json(self) -> dict:
-        return json.loads(self._tokenizer.to_str())
+        return engine_state(self._tokenizer)
 
     def _post_processor_json(self):
+        processor = getattr(self._tokenizer, "post_processor", None)
+        if processor is None:
+            return None
+        if hasattr(processor, "to_dict"):  # our engine's components
+            return processor.to_dict()
         return self._engine_json().get("post_processor")
 
     def _set_post_processor_json(self, processor: dict | None):
+        if self._is_own_engine():
+            # Swap the one component instead of rebuilding the whole engine (vocabulary included).
+            from .processors import post_processor_from_dict
+
+            self._tokenizer.post_processor = post_processor_from_dict(processor)
+            self._engine_changed()
+            return
         state = self._engine_json()
         state["post_processor"] = processor
         self._replace_backend(state)
 
+    def _is_own_engine(self) -> bool:
+        return type(self._tokenizer).__module__ == f"{__package__}.engine"
+
     def _replace_backend(self, state: dict):
-        self._tokenizer = type(self._tokenizer).from_str(json.dumps(state))
-        self._applied_settings = None
-        self._layout = None
+        self._tokenizer = engine_from_state(state, type(self._tokenizer))
+        self._special_switch_on = False
+        self._engine_changed()
 
     def _added_token(self, content, **flags):
         """An AddedToken of the engine's own class (the engine only accepts its own)."""
@@ -272,19 +318,23 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
             self._model_type_name = name
         return self._model_type_name
 
-    def _apply_settings(self, truncation: dict | None, padding: dict | None):
+    def _apply_settings(self, truncation: dict | None, padding: dict | None, engine=None):
         # Reconfigure the engine only when the settings change: batches in a loop pay nothing.
-        if self._applied_settings == (truncation, padding):
+        # (The split_special_tokens copy is rarely used: it is simply configured every time.)
+        main = engine is None or engine is self._tokenizer
+        if main and self._applied_settings == (truncation, padding):
             return
+        engine = self._tokenizer if engine is None else engine
         if truncation is None:
-            self._tokenizer.no_truncation()
+            engine.no_truncation()
         else:
-            self._tokenizer.enable_truncation(**truncation)
+            engine.enable_truncation(**truncation)
         if padding is None:
-            self._tokenizer.no_padding()
+            engine.no_padding()
         else:
-            self._tokenizer.enable_padding(**padding)
-        self._applied_settings = (truncation, padding)
+            engine.enable_padding(**padding)
+        if main:
+            self._applied_settings = (truncation, padding)
 
     # ---- strategies ----------------------------------------------------------------------------
     def _get_padding_truncation_strategies(self, padding=False, truncation=None, max_length=None,
@@ -348,35 +398,48 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
                  is_split_into_words=False, pad_to_multiple_of=None, padding_side=None, return_tensors=None,
                  return_token_type_ids=None, return_attention_mask=None, return_overflowing_tokens=False,
                  return_special_tokens_mask=False, return_offsets_mapping=False, return_length=False,
-                 verbose=True, **kwargs) -> BatchEncoding:
-        """Tokenize one text, a batch, or pairs; see the reference's `PreTrainedTokenizerBase.__call__`."""
+                 verbose=True, split_special_tokens=None, tokenizer_kwargs=None, **kwargs) -> BatchEncoding:
+        """Tokenize one text, a batch, or pairs; see the reference's `PreTrainedTokenizerBase.__call__`.
+
+        `text_target` (and `text_pair_target`) are tokenized the same way and returned as `labels`
+        (`max_target_length` caps them). `split_special_tokens=True` tokenizes special tokens written in the
+        text as plain text. `tokenizer_kwargs` (a dict) overrides the named arguments, as in the reference.
+        """
+        if tokenizer_kwargs:
+            arguments = dict(add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
+                             max_length=max_length, stride=stride, is_split_into_words=is_split_into_words,
+                             pad_to_multiple_of=pad_to_multiple_of, padding_side=padding_side,
+                             return_tensors=return_tensors, return_token_type_ids=return_token_type_ids,
+                             return_attention_mask=return_attention_mask,
+                             return_overflowing_tokens=return_overflowing_tokens,
+                             return_special_tokens_mask=return_special_tokens_mask,
+                             return_offsets_mapping=return_offsets_mapping, return_length=return_length,
+                             verbose=verbose, split_special_tokens=split_special_tokens)
+            arguments.update(tokenizer_kwargs)
+            arguments.update(kwargs)
+            return self(text, text_pair, text_target, text_pair_target, **arguments)
         if text is None and text_target is None:
             raise ValueError(
                 f"No text to tokenize: text is None. Pass the text as the first argument ({_TEXT_INPUT_HELP})."
             )
-        max_target_length = kwargs.pop("max_target_length", None)
-        kwargs.pop("split_special_tokens", None)
+        max_target_length = kwargs.pop("max_target_length", None) if kwargs else None
         if kwargs:
             raise TypeError(f"{type(self).__name__}.__call__() got unexpected keyword arguments {sorted(kwargs)}")
         padding_strategy, truncation_strategy, max_length = self._get_padding_truncation_strategies(
             padding, truncation, max_length, pad_to_multiple_of, verbose)
-        options = dict(add_special_tokens=add_special_tokens, padding_strategy=padding_strategy,
-                       truncation_strategy=truncation_strategy, stride=stride,
-                       is_split_into_words=is_split_into_words, pad_to_multiple_of=pad_to_multiple_of,
-                       padding_side=padding_side, return_tensors=return_tensors,
-                       return_token_type_ids=return_token_type_ids, return_attention_mask=return_attention_mask,
-                       return_overflowing_tokens=return_overflowing_tokens,
-                       return_special_tokens_mask=return_special_tokens_mask,
-                       return_offsets_mapping=return_offsets_mapping, return_length=return_length, verbose=verbose)
-        encodings = None
-        if text is not None:
-            encodings = self._encode(text, text_pair, max_length=max_length, **options)
-        if text_target is None:
-            return encodings
-        target_length = max_target_length if max_target_length is not None else max_length
-        targets = self._encode(text_target, text_pair_target, max_length=target_length, **options)
-        if encodings is None:
+        if split_special_tokens is None:
+            split_special_tokens = self.split_special_tokens
+        options = (add_special_tokens, padding_strategy, truncation_strategy, stride, is_split_into_words,
+                   pad_to_multiple_of, padding_side, return_tensors, return_token_type_ids, return_attention_mask,
+                   return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping, return_length,
+                   verbose, split_special_tokens)
+        if text_target is None:  # the common case, kept free of extra work
+            return self._encode(text, text_pair, max_length, *options)
+        targets = self._encode(text_target, text_pair_target,
+                               max_target_length if max_target_length is not None else max_length, *options)
+        if text is None:
             return targets
+        encodings = self._encode(text, text_pair, max_length, *options)
         encodings["labels"] = targets["input_ids"]
         return encodings
 
@@ -412,13 +475,17 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
             raise TypeError(f"tokenize() expects a str, got {_describe(text)}")
         return self(text, pair, add_special_tokens=add_special_tokens, **kwargs).encodings[0].tokens
 
-    def _encode(self, text, text_pair, *, add_special_tokens, padding_strategy, truncation_strategy, max_length,
+    def _encode(self, text, text_pair, max_length, add_special_tokens, padding_strategy, truncation_strategy,
                 stride, is_split_into_words, pad_to_multiple_of, padding_side, return_tensors,
                 return_token_type_ids, return_attention_mask, return_overflowing_tokens,
-                return_special_tokens_mask, return_offsets_mapping, return_length, verbose) -> BatchEncoding:
-        for name, value in (("text", text), ("text_pair", text_pair)):
-            if value is not None and not _is_text_input(value):
-                raise ValueError(f"Cannot tokenize {name}={_describe(value)}: {_TEXT_INPUT_HELP}.")
+                return_special_tokens_mask, return_offsets_mapping, return_length, verbose,
+                split_special_tokens=False) -> BatchEncoding:
+        # Arguments are positional: this runs once per call, and a single short text spends more time
+        # here than in the engine when the layer is careless.
+        if type(text) is not str and not _is_text_input(text):
+            raise ValueError(f"Cannot tokenize text={_describe(text)}: {_TEXT_INPUT_HELP}.")
+        if text_pair is not None and type(text_pair) is not str and not _is_text_input(text_pair):
+            raise ValueError(f"Cannot tokenize text_pair={_describe(text_pair)}: {_TEXT_INPUT_HELP}.")
         if is_split_into_words:
             is_batched = isinstance(text, (list, tuple)) and bool(text) and isinstance(text[0], (list, tuple))
         else:
@@ -432,7 +499,7 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
                 raise ValueError(
                     f"batch length of `text`: {len(text)} does not match batch length of `text_pair`: {len(text_pair)}."
                 )
-            inputs = list(zip(text, text_pair)) if text_pair is not None else list(text)
+            inputs = list(zip(text, text_pair)) if text_pair is not None else text
         else:
             inputs = [(text, text_pair)] if text_pair else [text]
 
@@ -446,10 +513,11 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
                        "direction": padding_side or self.padding_side, "pad_id": self.pad_token_id,
                        "pad_token": self.pad_token, "pad_type_id": self.pad_token_type_id,
                        "pad_to_multiple_of": pad_to_multiple_of}
-        self._apply_settings(truncation, padding)
+        engine = self._engine_for(split_special_tokens)
+        self._apply_settings(truncation, padding, engine)
         if inputs:
-            encodings = self._tokenizer.encode_batch(inputs, add_special_tokens=add_special_tokens,
-                                                     is_pretokenized=is_split_into_words)
+            encodings = engine.encode_batch(inputs, add_special_tokens=add_special_tokens,
+                                            is_pretokenized=is_split_into_words)
         else:
             encodings = []
 
@@ -473,7 +541,7 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
         if return_special_tokens_mask:
             data["special_tokens_mask"] = [e.special_tokens_mask for e in rows]
         if return_offsets_mapping:
-            data["offset_mapping"] = [[tuple(span) for span in e.offsets] for e in rows]
+            data["offset_mapping"] = [_offset_tuples(e.offsets) for e in rows]
         if return_length:
             data["length"] = [len(ids) for ids in data["input_ids"]]
         if return_overflowing_tokens:
@@ -485,6 +553,26 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
             data = {key: value[0] if value and isinstance(value[0], list) else value for key, value in data.items()}
             return BatchEncoding(data, rows)
         return BatchEncoding(data, rows, tensor_type=return_tensors)
+
+    def _engine_for(self, split_special_tokens: bool):
+        """The engine for this call. With split_special_tokens=True special tokens written in the text are
+        not matched, so "[SEP]" is tokenized like any other text (non-special added tokens still match)."""
+        engine = self._tokenizer
+        if not split_special_tokens and not self._special_switch_on:
+            return engine
+        if hasattr(engine, "encode_special_tokens"):  # an engine with the switch (`tokenizers` has it)
+            engine.encode_special_tokens = bool(split_special_tokens)
+            self._special_switch_on = bool(split_special_tokens)
+            return engine
+        if not split_special_tokens:
+            return engine
+        if self._split_engine is None:
+            # Ours has no switch: a copy whose added vocabulary keeps only the non-special tokens. Its
+            # model, post-processor (which refers to special tokens by id) and decoder are the same.
+            state = self._engine_json()
+            state["added_tokens"] = [t for t in state.get("added_tokens", []) if not t.get("special")]
+            self._split_engine = engine_from_state(state, type(self._tokenizer))
+        return self._split_engine
 
     def _warn_if_too_long(self, all_ids):
         if self.model_max_length == 0 or self.deprecation_warnings.get("sequence-length-is-longer"):
