@@ -1,0 +1,100 @@
+"""The `leanformers` command, run as `python -m leanformers` in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "pipelines"))
+
+from pipeline_fixtures import MIXED_TEXTS, assert_results_close, build_tiny_model  # noqa: E402
+
+ENV = {**os.environ, "PYTHONPATH": REPO, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def leanformers(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "leanformers", *args], cwd=REPO, env=ENV, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory):
+    pytest.importorskip("transformers")
+    return build_tiny_model(str(tmp_path_factory.mktemp("cli-bert")), "bert",
+                            id2label={0: "NEGATIVE", 1: "POSITIVE"})
+
+
+def test_run_text_classification_prints_one_json_document(classifier_dir):
+    import leanformers as lf
+
+    out = leanformers("run", "sentiment-analysis", *MIXED_TEXTS[:4], "--model", classifier_dir,
+                      "--batch-size", "2", "--device", "cpu")
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)
+    expected = lf.pipeline("sentiment-analysis", model=classifier_dir, device="cpu")(MIXED_TEXTS[:4])
+    assert_results_close(results, expected, atol=1e-6)
+    assert all(set(r) == {"label", "score"} for r in results)
+
+
+def test_run_reads_stdin_and_top_k(classifier_dir):
+    out = leanformers("run", "text-classification", "--model", classifier_dir, "--top-k", "all",
+                      stdin="I love it\n\nI hate it\n")
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)
+    assert len(results) == 2 and all(len(r) == 2 for r in results)
+    assert {r["label"] for r in results[0]} == {"NEGATIVE", "POSITIVE"}
+
+
+def test_run_feature_extraction(classifier_dir):
+    out = leanformers("run", "feature-extraction", "Hello world!", "--model", classifier_dir, "-d", "-1")
+    assert out.returncode == 0, out.stderr
+    features = json.loads(out.stdout)
+    assert len(features) == 1 and len(features[0]) == 1 and len(features[0][0]) == 5
+    assert len(features[0][0][0]) == 32  # [inputs][1][seq][hidden]
+
+
+def test_run_errors_are_one_line_with_exit_status_2(classifier_dir, tmp_path):
+    out = leanformers("run", "summarize-this", "text", "--model", classifier_dir)
+    assert out.returncode == 2 and out.stdout == ""
+    assert "Unknown task 'summarize-this'" in out.stderr and "text-classification" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = leanformers("run", "text-classification", "text", "--model", str(tmp_path / "nothing-here"))
+    assert out.returncode == 2 and "nothing-here" in out.stderr and "Traceback" not in out.stderr
+    out = leanformers("run", "text-classification", "text", "--batch-size", "0", "--model", classifier_dir)
+    assert out.returncode == 2 and "positive integer" in out.stderr
+    out = leanformers("run", "text-classification", "--model", classifier_dir, stdin="")
+    assert out.returncode == 2 and "empty" in out.stderr
+
+
+def test_env_reports_versions_and_settings():
+    out = leanformers("env", "--json")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    import platform
+
+    import leanformers as lf
+    import numpy
+    import torch
+
+    assert info["leanformers"] == lf.__version__
+    assert info["python"] == platform.python_version()
+    assert info["torch"] == torch.__version__ and info["numpy"] == numpy.__version__
+    assert info["cuda_available"] == torch.cuda.is_available()
+    assert info["offline"] is True and info["hf_cache_dir"]
+    text = leanformers("env")
+    assert text.returncode == 0 and "torch" in text.stdout and "hf_cache_dir" in text.stdout
+
+
+def test_help_and_version_do_not_import_torch():
+    code = ("import sys\nfrom leanformers.cli import build_parser\nbuild_parser().format_help()\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=ENV, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+    version = leanformers("--version")
+    assert version.returncode == 0 and version.stdout.startswith("leanformers ")
+    bare = leanformers()
+    assert bare.returncode == 2 and "run" in bare.stderr and "env" in bare.stderr
