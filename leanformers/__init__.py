@@ -47,6 +47,12 @@ _LAZY = {
     "LlamaTokenizerFast": "leanformers.tokenization",
     "T5Tokenizer": "leanformers.tokenization",
     "T5TokenizerFast": "leanformers.tokenization",
+    "XLMRobertaTokenizer": "leanformers.tokenization",
+    "XLMRobertaTokenizerFast": "leanformers.tokenization",
+    "AlbertTokenizer": "leanformers.tokenization",
+    "AlbertTokenizerFast": "leanformers.tokenization",
+    "Qwen2Tokenizer": "leanformers.tokenization",
+    "Qwen2TokenizerFast": "leanformers.tokenization",
     # pipelines
     "pipeline": "leanformers.pipelines",
     "Pipeline": "leanformers.pipelines",

@@ -24,6 +24,12 @@ _LAZY = {
     "LlamaTokenizerFast": "model_tokenizers",
     "T5Tokenizer": "model_tokenizers",
     "T5TokenizerFast": "model_tokenizers",
+    "XLMRobertaTokenizer": "model_tokenizers",
+    "XLMRobertaTokenizerFast": "model_tokenizers",
+    "AlbertTokenizer": "model_tokenizers",
+    "AlbertTokenizerFast": "model_tokenizers",
+    "Qwen2Tokenizer": "model_tokenizers",
+    "Qwen2TokenizerFast": "model_tokenizers",
 }
 
 __all__ = sorted(_LAZY)

@@ -9,6 +9,7 @@ rewritten.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 
@@ -16,10 +17,16 @@ from . import legacy
 from .files import ADDED_TOKENS_FILE, CHAT_TEMPLATE_FILE, CHAT_TEMPLATE_DIR, SPECIAL_TOKENS_MAP_FILE
 from .files import TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, read_json
 
+logger = logging.getLogger(__name__)
+
 _HUB_KEYS = ("revision", "cache_dir", "local_files_only", "token", "subfolder", "force_download")
 _DROPPED_KWARGS = ("use_fast", "trust_remote_code", "_from_auto", "proxies", "resume_download", "tokenizer_type",
                    "use_auth_token", "_commit_hash")
-_LEGACY_FILES = {"vocab.txt": "bert", "vocab.json": "gpt2", "tokenizer.model": "llama", "spiece.model": "t5"}
+_LEGACY_FILES = {"vocab.txt": "bert", "vocab.json": "gpt2", "tokenizer.model": "llama", "spiece.model": "t5",
+                 "sentencepiece.bpe.model": "xlm_roberta"}
+# The SentencePiece file each family's repos carry (any of them is tried when that one is missing).
+_SPM_FILES = {"t5": "spiece.model", "albert": "spiece.model", "llama": "tokenizer.model",
+              "xlm_roberta": "sentencepiece.bpe.model"}
 
 
 def _finder(name_or_path, hub_kwargs):
@@ -102,7 +109,18 @@ def load_tokenizer(name_or_path, *init_inputs, tokenizer_class=None, **kwargs):
     if templates:
         init_kwargs["chat_template"] = templates["default"] if list(templates) == ["default"] else templates
     tokenizer_path = find(TOKENIZER_FILE)
+    file_state = None
     if tokenizer_path:
+        with open(tokenizer_path, encoding="utf-8") as f:
+            text = f.read()
+        if tokenizer_class is None and cls.legacy_builder == "llama" and '"ByteLevel"' in text:
+            # Llama-3-style repos still say LlamaTokenizer but ship a byte-level tokenizer.json, which the
+            # Metaspace rebuild would ruin: the reference loads the file as it is, and so do we.
+            logger.warning("tokenizer_class is %s but tokenizer.json is byte-level; loading it as it is "
+                           "(PreTrainedTokenizerFast).", config.get("tokenizer_class"))
+            cls = PreTrainedTokenizerFast
+        file_state = json.loads(text)
+        del text
         # A tokenizer.json's post-processor already says whether bos/eos are added.
         init_kwargs.pop("add_bos_token", None)
         init_kwargs.pop("add_eos_token", None)
@@ -154,7 +172,7 @@ def load_tokenizer(name_or_path, *init_inputs, tokenizer_class=None, **kwargs):
         elif key.endswith("_token") or key == "extra_special_tokens":
             init_kwargs[key] = _to_added_token(value, token_cls)
 
-    state = _build_state(cls, tokenizer_path, added_list, init_kwargs, find, name_or_path)
+    state = _build_state(cls, file_state, added_list, init_kwargs, find, name_or_path)
     init_kwargs["name_or_path"] = os.fspath(name_or_path)
     backend = engine_from_state(state)
     return cls(*init_inputs, _engine=backend, **init_kwargs)
@@ -166,12 +184,11 @@ def _content(value):
     return getattr(value, "content", value)
 
 
-def _build_state(cls, tokenizer_path, added_list, init_kwargs, find, name_or_path) -> dict:
-    """The tokenizer.json dict to hand the engine."""
+def _build_state(cls, file_state, added_list, init_kwargs, find, name_or_path) -> dict:
+    """The tokenizer.json dict to hand the engine (`file_state`: the folder's tokenizer.json, if any)."""
     family = cls.legacy_builder
-    if tokenizer_path:
-        with open(tokenizer_path, encoding="utf-8") as f:
-            state = json.load(f)
+    if file_state is not None:
+        state = file_state
         if family is None:
             return state
         return _rebuild_from_tokenizer_json(family, state, init_kwargs)
@@ -191,15 +208,24 @@ def _build_state(cls, tokenizer_path, added_list, init_kwargs, find, name_or_pat
         path = find("vocab.txt")
         _require(path, "vocab.txt", name_or_path)
         return legacy.build_bert(legacy.read_wordpiece_vocab(path), added_list, init_kwargs)
-    if family in ("gpt2", "roberta"):
+    if family in ("gpt2", "roberta", "qwen2"):
         vocab_path, merges_path = find("vocab.json"), find("merges.txt")
         _require(vocab_path, "vocab.json", name_or_path)
         vocab, merges = legacy.read_bpe_files(vocab_path, merges_path)
         return legacy.BUILDERS[family](vocab, added_list, init_kwargs, merges=merges)
-    filename = "spiece.model" if family == "t5" else "tokenizer.model"
-    path = find(filename) or find("tokenizer.model" if family == "t5" else "spiece.model")
+    if family not in _SPM_FILES:
+        raise OSError(f"Can't load the tokenizer: {os.fspath(name_or_path)!r} has no tokenizer.json, which "
+                      f"{cls.__name__} needs (it has no legacy vocabulary format here).")
+    filename = _SPM_FILES[family]
+    path = find(filename)
+    for other in dict.fromkeys(_SPM_FILES.values()):
+        path = path or find(other)
     _require(path, filename, name_or_path)
     inputs = legacy.sentencepiece_inputs(path, family, init_kwargs)
+    if family in ("xlm_roberta", "albert"):
+        # Special tokens are found by content in the (reordered) vocabulary, not at their .model ids.
+        return legacy.BUILDERS[family](inputs["scores"], added_list, init_kwargs,
+                                       precompiled_charsmap=inputs["precompiled_charsmap"])
     spm_added = legacy.added_tokens_for_spm(path)
     known = {t["content"] for t in added_list}
     added = sorted(added_list + [t for t in spm_added if t["content"] not in known], key=lambda t: t["id"])
@@ -223,7 +249,11 @@ def _rebuild_from_tokenizer_json(family: str, state: dict, init_kwargs: dict) ->
                                 precompiled_charsmap=_precompiled(state))
     elif family == "bert" and model.get("type") == "WordPiece":
         built = legacy.build_bert(model["vocab"], added, init_kwargs)
-    elif family in ("gpt2", "roberta", "llama") and model.get("type") == "BPE":
+    elif family in ("xlm_roberta", "albert") and model.get("type") == "Unigram":
+        built = legacy.BUILDERS[family]([tuple(v) for v in model["vocab"]], added, init_kwargs,
+                                        precompiled_charsmap=_precompiled(state),
+                                        post_processor=state.get("post_processor"))
+    elif family in ("gpt2", "roberta", "llama", "qwen2") and model.get("type") == "BPE":
         merges = [m.split(" ", 1) if isinstance(m, str) else list(m) for m in model.get("merges", [])]
         built = legacy.BUILDERS[family](model["vocab"], added, init_kwargs, merges=merges,
                                         post_processor=state.get("post_processor"))

@@ -8,12 +8,45 @@ underscore names).
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
+import logging
+import re
 from datetime import datetime
+
+logger = logging.getLogger(__name__)
 
 _CONTINUE_TAG = "CONTINUE_FINAL_MESSAGE_TAG "
 _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+_GENERATION_TAG = re.compile(r"\{\%-?\s*generation\s*-?\%\}")
+# While a conversation renders with return_assistant_tokens_mask: (text length so far, spans found).
+_generation_spans = contextvars.ContextVar("generation_spans", default=None)
+
+
+def _generation_extension():
+    """The `{% generation %}...{% endgeneration %}` tag: it renders its body unchanged and, when a render is
+    tracking, records the character span of that body (the assistant's own words)."""
+    import jinja2.ext
+    import jinja2.nodes
+
+    class GenerationTracker(jinja2.ext.Extension):
+        tags = {"generation"}
+
+        def parse(self, parser):
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return jinja2.nodes.CallBlock(self.call_method("_track", []), [], [], body).set_lineno(lineno)
+
+        def _track(self, caller):
+            text = caller()
+            tracking = _generation_spans.get()
+            if tracking is not None:
+                start = tracking[0][0]  # everything yielded before this block is already counted
+                tracking[1].append((start, start + len(text)))
+            return text
+
+    return GenerationTracker
 
 
 @functools.lru_cache(maxsize=32)
@@ -60,7 +93,8 @@ def compile_template(template: str):
                     f"Chat templates cannot store underscore-prefixed attributes on a namespace, but got {name!r}."
                 )
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=[_generation_extension(), jinja2.ext.loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
@@ -119,8 +153,23 @@ def _alias_reasoning(chat):
     return out
 
 
+def _render_tracking(compiled, **variables) -> tuple[str, list]:
+    """Render block by block, so that a {% generation %} block knows how much text precedes it."""
+    length, spans, blocks = [0], [], []
+    token = _generation_spans.set((length, spans))
+    try:
+        for block in compiled.generate(**variables):
+            blocks.append(block)
+            length[0] += len(block)
+    finally:
+        _generation_spans.reset(token)
+    return "".join(blocks), spans
+
+
 def render(conversations, template: str, tools=None, documents=None, add_generation_prompt=False,
-           continue_final_message=False, **kwargs) -> list[str]:
+           continue_final_message=False, generation_spans=None, **kwargs) -> list[str]:
+    """The rendered text of each conversation. With `generation_spans` (a list), also append each
+    conversation's [(start, end)] character spans of {% generation %} blocks to it."""
     compiled = compile_template(template)
     if tools is not None:
         from inspect import isfunction, ismethod
@@ -165,8 +214,13 @@ def render(conversations, template: str, tools=None, documents=None, add_generat
                     raise ValueError("continue_final_message is set but the final message holds no text to continue!")
             else:
                 chat[-1][field] = chat[-1][field] + _CONTINUE_TAG
-        text = compiled.render(messages=chat, tools=tools, documents=documents,
-                               add_generation_prompt=add_generation_prompt, **kwargs)
+        variables = dict(messages=chat, tools=tools, documents=documents,
+                         add_generation_prompt=add_generation_prompt, **kwargs)
+        if generation_spans is not None:
+            text, spans = _render_tracking(compiled, **variables)
+            generation_spans.append(spans)
+        else:
+            text = compiled.render(**variables)
         if continue_final_message:
             if final_message.strip() not in text or _CONTINUE_TAG.strip() not in text:
                 raise ValueError(
@@ -185,8 +239,16 @@ def render(conversations, template: str, tools=None, documents=None, add_generat
 def apply_chat_template(tokenizer, conversation, chat_template=None, tools=None, documents=None,
                         add_generation_prompt=False, continue_final_message=False, tokenize=True, padding=False,
                         truncation=False, max_length=None, return_tensors=None, return_dict=False,
-                        tokenizer_kwargs=None, **template_kwargs):
+                        return_assistant_tokens_mask=False, tokenizer_kwargs=None, **template_kwargs):
     template = get_chat_template(tokenizer, chat_template, tools)
+    if return_assistant_tokens_mask:
+        if not (return_dict and tokenize):
+            raise ValueError("`return_assistant_tokens_mask=True` requires `return_dict=True` and `tokenize=True`")
+        if continue_final_message:
+            raise ValueError("continue_final_message is not compatible with return_assistant_tokens_mask.")
+        if not _GENERATION_TAG.search(template):
+            logger.warning("return_assistant_tokens_mask==True but chat template does not contain "
+                           "`{% generation %}` keyword.")
     if isinstance(conversation, (list, tuple)) and len(conversation) == 0:
         raise ValueError("Cannot apply chat template to an empty conversation. Provide at least one message.")
     if not isinstance(conversation, (list, tuple)) and not hasattr(conversation, "messages"):
@@ -204,13 +266,34 @@ def apply_chat_template(tokenizer, conversation, chat_template=None, tools=None,
             "header that will prompt it to start a new assistant message instead."
         )
     variables = {**tokenizer.special_tokens_map, **template_kwargs}
+    spans = [] if return_assistant_tokens_mask else None
     rendered = render(conversations, template, tools=tools, documents=documents,
                       add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message,
-                      **variables)
+                      generation_spans=spans, **variables)
     if not is_batched:
         rendered = rendered[0]
     if not tokenize:
         return rendered
     out = tokenizer(rendered, padding=padding, truncation=truncation, max_length=max_length,
                     add_special_tokens=False, return_tensors=return_tensors, **(tokenizer_kwargs or {}))
+    if return_assistant_tokens_mask:
+        masks = [_assistant_mask(encoding.offsets, row_spans) for encoding, row_spans in zip(out.encodings, spans)]
+        out["assistant_masks"] = masks if is_batched or return_tensors else masks[0]
+        if return_tensors:
+            out.convert_to_tensors(tensor_type=return_tensors)
     return out if return_dict else out["input_ids"]
+
+
+def _assistant_mask(offsets, spans) -> list[int]:
+    """1 for every token whose characters overlap an assistant span (so a span cut by truncation keeps its
+    remaining tokens); spans and offsets are both in order, so one pass does it."""
+    mask = [0] * len(offsets)
+    span = 0
+    for index, (start, end) in enumerate(offsets):
+        while span < len(spans) and start >= spans[span][1]:
+            span += 1
+        if span == len(spans):
+            break
+        if end > spans[span][0]:
+            mask[index] = 1
+    return mask

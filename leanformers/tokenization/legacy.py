@@ -271,7 +271,105 @@ def build_t5(scores: list, added_tokens: list, kwargs: dict, precompiled_charsma
     return state
 
 
-BUILDERS = {"bert": build_bert, "gpt2": build_gpt2, "roberta": build_roberta, "llama": build_llama, "t5": build_t5}
+def _metaspace_unigram(scores: list, unk_id: int, add_prefix_space, normalizer, added_tokens: list) -> dict:
+    """The SentencePiece-Unigram pipeline XLM-R and ALBERT share: split on whitespace, ▁ for spaces."""
+    prepend = "always" if (True if add_prefix_space is None else bool(add_prefix_space)) else "never"
+    metaspace = {"type": "Metaspace", "replacement": SPIECE_UNDERLINE, "prepend_scheme": prepend, "split": True}
+    state = _empty_json()
+    state["added_tokens"] = list(added_tokens)
+    state["normalizer"] = normalizer
+    state["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"}, metaspace]}
+    state["decoder"] = dict(metaspace)
+    state["model"] = {"type": "Unigram", "unk_id": unk_id, "vocab": [list(item) for item in scores],
+                      "byte_fallback": False}
+    return state
+
+
+def _unigram_ids(state: dict, scores: list) -> _Ids:
+    vocab_ids = {}
+    for index, (piece, _) in enumerate(scores):
+        vocab_ids.setdefault(piece, index)
+    return _Ids(state, vocab_ids, len(scores))
+
+
+def fairseq_layout(scores: list, kwargs: dict) -> list:
+    """XLM-R's ids: fairseq puts <s> <pad> </s> <unk> first, then the SentencePiece pieces from id 3 on
+    (so every piece id moves up by one), and <mask> last."""
+    first = [(_tok(kwargs, name, default), 0.0) for name, default in
+             (("bos_token", "<s>"), ("pad_token", "<pad>"), ("eos_token", "</s>"), ("unk_token", "<unk>"))]
+    return first + [tuple(item) for item in scores[3:]] + [(_tok(kwargs, "mask_token", "<mask>"), 0.0)]
+
+
+def build_xlm_roberta(scores: list, added_tokens: list, kwargs: dict, precompiled_charsmap: str | None = None,
+                      **_) -> dict:
+    """`scores` already in fairseq layout (a tokenizer.json's, or `fairseq_layout` of a .model's pieces)."""
+    defaults = {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
+                "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>"}
+    normalizer = {"type": "Precompiled", "precompiled_charsmap": precompiled_charsmap} if precompiled_charsmap else None
+    state = _metaspace_unigram(scores, 3, kwargs.get("add_prefix_space"), normalizer, added_tokens)
+    ids = _unigram_ids(state, scores)
+    _register_specials(ids, kwargs, defaults)
+    # Always the family's own template (the reference sets it after reading any tokenizer.json).
+    bos, eos = _tok(kwargs, "bos_token", "<s>"), _tok(kwargs, "eos_token", "</s>")
+    state["post_processor"] = template_processing([bos, "$A", eos], [bos, "$A", eos, eos, "$B", eos],
+                                                  {bos: ids.get(bos), eos: ids.get(eos)})
+    return state
+
+
+def build_albert(scores: list, added_tokens: list, kwargs: dict, precompiled_charsmap: str | None = None,
+                 post_processor=None, **_) -> dict:
+    defaults = {"bos_token": "[CLS]", "eos_token": "[SEP]", "unk_token": "<unk>", "sep_token": "[SEP]",
+                "pad_token": "<pad>", "cls_token": "[CLS]", "mask_token": "[MASK]"}
+    steps = [{"type": "Replace", "pattern": {"String": "``"}, "content": '"'},
+             {"type": "Replace", "pattern": {"String": "''"}, "content": '"'}]
+    if not kwargs.get("keep_accents", False):
+        steps += [{"type": "NFKD"}, {"type": "StripAccents"}]
+    if kwargs.get("do_lower_case", True):
+        steps.append({"type": "Lowercase"})
+    if precompiled_charsmap:
+        steps.append({"type": "Precompiled", "precompiled_charsmap": precompiled_charsmap})
+    # unk_id is 1 whatever the vocabulary says: ALBERT's own layout is <pad> <unk> [CLS] [SEP] [MASK].
+    state = _metaspace_unigram(scores, 1, kwargs.get("add_prefix_space"), {"type": "Sequence", "normalizers": steps},
+                               added_tokens)
+    ids = _unigram_ids(state, scores)
+    cls_id, sep_id = ids.get(_tok(kwargs, "cls_token", "[CLS]")), ids.get(_tok(kwargs, "sep_token", "[SEP]"))
+    _register_specials(ids, kwargs, defaults)
+    if post_processor is None:
+        if cls_id is None or sep_id is None:
+            raise ValueError("An ALBERT vocabulary must hold its cls_token and sep_token ([CLS] and [SEP]); "
+                             "pass cls_token= / sep_token= naming pieces of the SentencePiece model.")
+        # The template names the tokens "[CLS]" / "[SEP]" whatever cls_token / sep_token are.
+        post_processor = template_processing(["[CLS]:0", "$A:0", "[SEP]:0"],
+                                             ["[CLS]:0", "$A:0", "[SEP]:0", "$B:1", "[SEP]:1"],
+                                             {"[CLS]": cls_id, "[SEP]": sep_id})
+    state["post_processor"] = post_processor
+    return state
+
+
+QWEN2_SPLIT_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                       r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def build_qwen2(vocab: dict, added_tokens: list, kwargs: dict, merges=(), post_processor=None, **_) -> dict:
+    """Qwen2's byte-level BPE: NFC, its own split regex, then bytes to characters without GPT-2's regex."""
+    defaults = {"unk_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}
+    state = _empty_json()
+    state["added_tokens"] = list(added_tokens)
+    state["normalizer"] = {"type": "NFC"}
+    state["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT_PATTERN}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": bool(kwargs.get("add_prefix_space") or False),
+         "trim_offsets": True, "use_regex": False}]}
+    state["decoder"] = _byte_level(True)
+    state["model"] = _bpe_model(vocab, list(merges))
+    ids = _Ids(state, vocab, len(vocab))
+    _register_specials(ids, kwargs, defaults)
+    state["post_processor"] = post_processor
+    return state
+
+
+BUILDERS = {"bert": build_bert, "gpt2": build_gpt2, "roberta": build_roberta, "llama": build_llama, "t5": build_t5,
+            "xlm_roberta": build_xlm_roberta, "albert": build_albert, "qwen2": build_qwen2}
 
 
 # ---- SentencePiece ---------------------------------------------------------------------------------
@@ -297,12 +395,16 @@ def sentencepiece_inputs(path: str, family: str, kwargs: dict) -> dict:
         scores += [(f"<extra_id_{i}>", 0.0) for i in range(extra_ids - 1, -1, -1)]
         out["scores"] = scores
         return out
+    if "extra_special_tokens" not in kwargs and "additional_special_tokens" not in kwargs and extra:
+        kwargs["extra_special_tokens"] = [e["content"] for e in extra]
+    if family in ("xlm_roberta", "albert"):  # Unigram families that keep (or reorder) the pieces' scores
+        scores = [(p.piece, p.score) for p in model.pieces]
+        out["scores"] = fairseq_layout(scores, kwargs) if family == "xlm_roberta" else scores
+        return out
     vocab = {p.piece: index for index, p in enumerate(model.pieces)}
     out["vocab"] = vocab
     if spec.model_type == SPM_BPE or family == "llama":
         out["merges"] = merges_from_vocab(vocab)
-    if "extra_special_tokens" not in kwargs and "additional_special_tokens" not in kwargs and extra:
-        kwargs["extra_special_tokens"] = [e["content"] for e in extra]
     return out
 
 
@@ -338,4 +440,14 @@ def build_from_kwargs(family: str, kwargs: dict) -> dict | None:
             return build_t5(inputs["scores"], added_tokens_for_spm(vocab_file), kwargs,
                             precompiled_charsmap=inputs["precompiled_charsmap"])
         return build_llama(inputs["vocab"], added_tokens_for_spm(vocab_file), kwargs, merges=inputs.get("merges", []))
+    if family in ("xlm_roberta", "albert") and vocab_file and str(vocab_file).endswith(".model"):
+        inputs = sentencepiece_inputs(vocab_file, family, kwargs)
+        return BUILDERS[family](inputs["scores"], [], kwargs, precompiled_charsmap=inputs["precompiled_charsmap"])
+    if family == "qwen2":
+        if vocab is None and vocab_file:
+            vocab, file_merges = read_bpe_files(vocab_file, merges_file)
+            merges = merges if merges is not None else file_merges
+        if vocab is None:
+            return None
+        return build_qwen2(vocab, [], kwargs, merges=[list(m) for m in (merges or [])])
     return None

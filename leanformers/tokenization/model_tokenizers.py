@@ -65,6 +65,33 @@ class T5Tokenizer(PreTrainedTokenizerFast):
         return self.convert_tokens_to_ids(self.get_sentinel_tokens())
 
 
+class XLMRobertaTokenizer(PreTrainedTokenizerFast):
+    """SentencePiece Unigram in fairseq's id layout (<s> <pad> </s> <unk> first, <mask> last) with
+    <s> A </s> (</s> B </s>)."""
+
+    legacy_builder = "xlm_roberta"
+    default_special_tokens = {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
+                              "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>"}
+    vocab_files_names = {"vocab_file": "sentencepiece.bpe.model", "tokenizer_file": "tokenizer.json"}
+
+
+class AlbertTokenizer(PreTrainedTokenizerFast):
+    """SentencePiece Unigram with [CLS] A [SEP] (B [SEP]); honours do_lower_case and keep_accents."""
+
+    legacy_builder = "albert"
+    default_special_tokens = {"bos_token": "[CLS]", "eos_token": "[SEP]", "unk_token": "<unk>", "sep_token": "[SEP]",
+                              "pad_token": "<pad>", "cls_token": "[CLS]", "mask_token": "[MASK]"}
+    vocab_files_names = {"vocab_file": "spiece.model", "tokenizer_file": "tokenizer.json"}
+
+
+class Qwen2Tokenizer(PreTrainedTokenizerFast):
+    """Byte-level BPE after NFC and Qwen's own split regex; the post-processor comes from tokenizer.json."""
+
+    legacy_builder = "qwen2"
+    default_special_tokens = {"unk_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}
+    vocab_files_names = {"vocab_file": "vocab.json", "merges_file": "merges.txt", "tokenizer_file": "tokenizer.json"}
+
+
 # In the reference these names are aliases too: every tokenizer here is a "fast" one.
 BertTokenizerFast = BertTokenizer
 DistilBertTokenizerFast = DistilBertTokenizer
@@ -72,6 +99,9 @@ RobertaTokenizerFast = RobertaTokenizer
 GPT2TokenizerFast = GPT2Tokenizer
 LlamaTokenizerFast = LlamaTokenizer
 T5TokenizerFast = T5Tokenizer
+XLMRobertaTokenizerFast = XLMRobertaTokenizer
+AlbertTokenizerFast = AlbertTokenizer
+Qwen2TokenizerFast = Qwen2Tokenizer
 
 # tokenizer_class names (tokenizer_config.json) and model types (config.json) → class.
 TOKENIZER_CLASSES = {
@@ -81,6 +111,9 @@ TOKENIZER_CLASSES = {
     "GPT2Tokenizer": GPT2Tokenizer,
     "LlamaTokenizer": LlamaTokenizer,
     "T5Tokenizer": T5Tokenizer,
+    "XLMRobertaTokenizer": XLMRobertaTokenizer,
+    "AlbertTokenizer": AlbertTokenizer,
+    "Qwen2Tokenizer": Qwen2Tokenizer,
     "PreTrainedTokenizer": PreTrainedTokenizerFast,
     "PreTrainedTokenizerFast": PreTrainedTokenizerFast,
     "TokenizersBackend": PreTrainedTokenizerFast,
@@ -92,4 +125,7 @@ MODEL_TYPE_TO_CLASS = {
     "gpt2": GPT2Tokenizer,
     "llama": LlamaTokenizer,
     "t5": T5Tokenizer,
+    "xlm-roberta": XLMRobertaTokenizer,
+    "albert": AlbertTokenizer,
+    "qwen2": Qwen2Tokenizer,
 }

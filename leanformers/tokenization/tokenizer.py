@@ -709,6 +709,7 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
                                    continue_final_message=continue_final_message, tokenize=tokenize,
                                    padding=padding, truncation=truncation, max_length=max_length,
                                    return_tensors=return_tensors, return_dict=return_dict,
+                                   return_assistant_tokens_mask=return_assistant_tokens_mask,
                                    tokenizer_kwargs=tokenizer_kwargs, **template_kwargs)
 
     def get_chat_template(self, chat_template=None, tools=None) -> str:
