@@ -11,6 +11,7 @@ Components live in normalizers.py, pre_tokenizers.py, models.py, processors.py a
 
 from __future__ import annotations
 
+import gc
 import json
 
 from . import decoders, models, normalizers, pre_tokenizers, processors
@@ -61,11 +62,19 @@ class Tokenizer:
     def from_str(cls, json_str: str) -> "Tokenizer":
         if not isinstance(json_str, (str, bytes, bytearray)):
             raise TypeError(f"Tokenizer.from_str expects a JSON string, got {type(json_str).__name__}")
+        # Building the vocab and merge tables creates hundreds of thousands of objects; the cyclic
+        # GC would rescan them again and again while they grow (none of them form cycles).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
-            data = json.loads(json_str)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"tokenizer.json is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+            try:
+                data = json.loads(json_str)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"tokenizer.json is not valid JSON: {exc}") from None
+            return cls.from_dict(data)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
     @classmethod
     def from_file(cls, path) -> "Tokenizer":
@@ -160,8 +169,13 @@ class Tokenizer:
     # ---- encoding ------------------------------------------------------------------------------------
     def _encode_text(self, text: str, type_id: int, word_index=None) -> Encoding:
         pieces = self._added.extract_and_normalize(self._normalizer, text)
-        if self.pre_tokenizer is not None and pieces:
-            pieces = self.pre_tokenizer.pre_tokenize(pieces)
+        pre = self.pre_tokenizer
+        if pre is not None and len(pieces) == 1 and pieces[0].align is None and pieces[0].tokens is None:
+            fast = pre.fast_words(pieces[0].text)
+            if fast is not None:
+                return self._encode_words(pieces[0], fast[0], fast[1], type_id, word_index)
+        if pre is not None and pieces:
+            pieces = pre.pre_tokenize(pieces)
         ids, tokens, offsets, words = [], [], [], []
         tokenize = self._model.tokenize
         for w, p in enumerate(pieces):
@@ -185,6 +199,38 @@ class Tokenizer:
                 st = p.start
                 offsets += [(al[s][0], al[e - 1][1]) if e > s else (st + s, st + e) for s, e in rspans]
             words += [w] * len(rid)
+        n = len(ids)
+        return Encoding(ids, [type_id] * n, tokens, words, offsets, [0] * n, [1] * n, [], {})
+
+    def _encode_words(self, piece, found: list, contiguous: bool, type_id: int, word_index) -> Encoding:
+        """The hot path: plain text cut into words by a regex, each word's tokens from the model's
+        per-word cache, offsets shifted by where the word starts."""
+        text = piece.text
+        cache = self._model._cache
+        tokenize = self._model.tokenize
+        ids, tokens, offsets, words = [], [], [], []
+        pos = 0
+        base = piece.base
+        for w, word in enumerate(found):
+            start = pos if contiguous else text.find(word, pos)
+            pos = start + len(word)
+            hit = cache.get(word)
+            if hit is None:
+                hit = tokenize(word)
+            rid, rtok, rspans = hit
+            sb = start + base
+            wi = w if word_index is None else word_index
+            if len(rid) == 1:
+                ids.append(rid[0])
+                tokens.append(rtok[0])
+                a, b = rspans[0]
+                offsets.append((a + sb, b + sb))
+                words.append(wi)
+            else:
+                ids += rid
+                tokens += rtok
+                offsets += [(a + sb, b + sb) for a, b in rspans]
+                words += [wi] * len(rid)
         n = len(ids)
         return Encoding(ids, [type_id] * n, tokens, words, offsets, [0] * n, [1] * n, [], {})
 

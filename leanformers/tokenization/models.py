@@ -51,9 +51,10 @@ class Model:
     def _set_vocab(self, vocab: dict, component: str):
         if not isinstance(vocab, dict):
             raise ValueError(f"{component}: field 'vocab' must be an object mapping tokens to ids")
-        for tok, i in vocab.items():
-            if not isinstance(i, int) or isinstance(i, bool) or i < 0:
-                raise ValueError(f"{component}: vocab entry {tok!r} has id {i!r}; ids must be non-negative integers")
+        if not all(type(i) is int for i in vocab.values()) or (vocab and min(vocab.values()) < 0):
+            for tok, i in vocab.items():
+                if type(i) is not int or i < 0:
+                    raise ValueError(f"{component}: vocab entry {tok!r} has id {i!r}; ids must be non-negative integers")
         self.vocab = vocab
         self._vocab_r = {i: t for t, i in vocab.items()}
 
@@ -142,7 +143,7 @@ class BPE(Model):
                  ignore_merges=False):
         super().__init__()
         self._set_vocab(dict(vocab or {}), "BPE")
-        self.merges = [tuple(m) for m in (merges or [])]
+        self.merges = merges if isinstance(merges, list) else list(merges or [])
         if dropout is not None and not (0.0 <= dropout <= 1.0):
             raise ValueError(f"BPE: field 'dropout' must be between 0 and 1, got {dropout!r}")
         self.dropout = dropout  # read and written back; inference never drops merges
@@ -152,7 +153,9 @@ class BPE(Model):
         self.fuse_unk = bool(fuse_unk)
         self.byte_fallback = bool(byte_fallback)
         self.ignore_merges = bool(ignore_merges)
-        self._merge_map = self._build_merges()
+        # Built on first use: loading stays cheap, and a file is often loaded without encoding
+        # (a missing merge token is reported then).
+        self._merge_map = None
 
     @classmethod
     def read_file(cls, vocab_path: str, merges_path: str):
@@ -179,19 +182,22 @@ class BPE(Model):
         return cls(vocab, merges, **kwargs)
 
     def _build_merges(self) -> dict:
+        """{(id_a, id_b): (rank, id_merged)}; a later duplicate of a pair wins, as in the reference."""
         vocab = self.vocab
         cut = len(self.continuing_subword_prefix or "")
-        table = {}
+        try:
+            # one C-speed pass; the slow pass below only runs to name a bad merge
+            return {(vocab[a], vocab[b]): (rank, vocab[a + b[cut:]]) for rank, (a, b) in enumerate(self.merges)}
+        except (KeyError, ValueError, TypeError):
+            pass
         for rank, pair in enumerate(self.merges):
             if len(pair) != 2:
                 raise ValueError(f"BPE model: merge #{rank} must be a pair of tokens, got {pair!r}")
             a, b = pair
-            ia, ib, inew = vocab.get(a), vocab.get(b), vocab.get(a + b[cut:])
-            if ia is None or ib is None or inew is None:
-                missing = a if ia is None else b if ib is None else a + b[cut:]
-                raise ValueError(f"BPE model: merge #{rank} ({a!r}, {b!r}) uses {missing!r}, which is not in the vocabulary")
-            table[(ia, ib)] = (rank, inew)
-        return table
+            for tok in (a, b, a + b[cut:]):
+                if tok not in vocab:
+                    raise ValueError(f"BPE model: merge #{rank} ({a!r}, {b!r}) uses {tok!r}, which is not in the vocabulary")
+        raise ValueError("BPE model: malformed merges")
 
     def _unk_id(self):
         i = self.vocab.get(self.unk_token)
@@ -243,6 +249,8 @@ class BPE(Model):
             ids.append(unk[0])
             spans.append((unk[1], unk[2]))
         merges = self._merge_map
+        if merges is None:
+            merges = self._merge_map = self._build_merges()
         while len(ids) > 1:
             best = None
             best_i = -1
@@ -263,24 +271,23 @@ class BPE(Model):
             "type": self.type_name, "dropout": self.dropout, "unk_token": self.unk_token,
             "continuing_subword_prefix": self.continuing_subword_prefix, "end_of_word_suffix": self.end_of_word_suffix,
             "fuse_unk": self.fuse_unk, "byte_fallback": self.byte_fallback, "ignore_merges": self.ignore_merges,
-            "vocab": self._ordered_vocab(), "merges": [list(m) for m in self.merges],
+            "vocab": self._ordered_vocab(), "merges": [[a, b] for a, b in self.merges],
         }
 
     @classmethod
     def from_dict(cls, d):
         n = "BPE model"
         raw = field(d, "merges", n, list, [])
-        merges = []
-        for k, m in enumerate(raw):
-            if isinstance(m, str):
-                parts = m.split(" ", 1)
-                if len(parts) != 2:
-                    raise ValueError(f"{n}: merge #{k} {m!r} must be two tokens separated by a space")
-                merges.append((parts[0], parts[1]))
-            elif isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m):
-                merges.append((m[0], m[1]))
-            else:
-                raise ValueError(f"{n}: merge #{k} must be \"a b\" or [\"a\", \"b\"], got {m!r:.60}")
+        if raw and isinstance(raw[0], str):  # "a b" form (older files)
+            merges = [m.split(" ", 1) for m in raw] if all(type(m) is str for m in raw) else None
+        else:  # [a, b] form
+            merges = raw
+        if merges is None or not all(type(m) is list and len(m) == 2 for m in merges):
+            for k, m in enumerate(raw):
+                if not ((type(m) is str and len(m.split(" ", 1)) == 2)
+                        or (type(m) is list and len(m) == 2 and all(type(x) is str for x in m))):
+                    raise ValueError(f"{n}: merge #{k} must be \"a b\" or [\"a\", \"b\"], got {m!r:.60}")
+            raise ValueError(f"{n}: merges mix the \"a b\" and [\"a\", \"b\"] forms")
         dropout = field(d, "dropout", n, float, None)
         return cls(
             field(d, "vocab", n, dict), merges, dropout=dropout, unk_token=field(d, "unk_token", n, str, None),

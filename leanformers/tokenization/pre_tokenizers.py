@@ -47,6 +47,12 @@ class PreTokenizer:
     def split(self, piece: Piece) -> list:
         raise NotImplementedError
 
+    def fast_words(self, text: str):
+        """For plain text (no alignment to carry): (words, contiguous) or None when unsupported.
+        The engine locates each word itself: consecutive when `contiguous`, else with str.find
+        from the previous word's end (the gaps hold only characters no word contains)."""
+        return None
+
     def pre_tokenize_str(self, text: str) -> list:
         """[(word, (start, end)), ...] with offsets into `text` (as the reference's helper)."""
         return [(p.text, p.original_span(0, len(p.text))) for p in self.pre_tokenize([Piece(text)])]
@@ -124,6 +130,12 @@ class ByteLevel(PreTokenizer):
             byte_level_map(p)
         return out
 
+    def fast_words(self, text):
+        if self.add_prefix_space or not self.use_regex or not text.isascii():
+            return None
+        # the GPT-2 pattern leaves no gaps, and ASCII maps one character to one character
+        return [w.translate(ASCII_TO_BYTE_CHARS) for w in _GPT2_RE.findall(text)], True
+
     def to_dict(self):
         return {"type": self.type_name, "add_prefix_space": self.add_prefix_space, "trim_offsets": self.trim_offsets,
                 "use_regex": self.use_regex}
@@ -188,12 +200,18 @@ class Whitespace(PreTokenizer):
     def split(self, piece):
         return _regex_words(piece, _WHITESPACE_RE)
 
+    def fast_words(self, text):
+        return _WHITESPACE_RE.findall(text), False
+
 
 class WhitespaceSplit(PreTokenizer):
     type_name = "WhitespaceSplit"
 
     def split(self, piece):
         return _regex_words(piece, _WHITESPACE_SPLIT_RE)
+
+    def fast_words(self, text):
+        return _WHITESPACE_SPLIT_RE.findall(text), False
 
 
 class BertPreTokenizer(PreTokenizer):
@@ -203,6 +221,9 @@ class BertPreTokenizer(PreTokenizer):
 
     def split(self, piece):
         return _regex_words(piece, _BERT_RE)
+
+    def fast_words(self, text):
+        return _BERT_RE.findall(text), False
 
 
 class Punctuation(PreTokenizer):

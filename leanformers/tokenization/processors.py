@@ -80,6 +80,38 @@ class TemplateProcessing(PostProcessor):
     def added_tokens(self, is_pair):
         return self._counts[bool(is_pair)]
 
+    def process(self, encoding, pair=None, add_special_tokens=True):
+        if encoding.overflowing or (pair is not None and pair.overflowing):
+            return super().process(encoding, pair, add_special_tokens)
+        # Fast path (no truncation windows): build the final lists in one pass.
+        encodings = (encoding,) if pair is None else (encoding, pair)
+        template = self.single if pair is None else self.pair
+        ids, type_ids, tokens, words, offsets, special, ranges = [], [], [], [], [], [], {}
+        for kind, name, type_id in template:
+            if kind == "sequence":
+                i = 0 if name == "A" else 1
+                if i >= len(encodings):
+                    raise ValueError("TemplateProcessing: the single-sequence template mentions $B")
+                e = encodings[i]
+                n = len(e.ids)
+                ranges[i] = (len(ids), len(ids) + n)
+                ids += e.ids
+                type_ids += [type_id] * n
+                tokens += e.tokens
+                words += e.words
+                offsets += e.offsets
+                special += [0] * n
+            elif add_special_tokens:
+                tok = self.special_tokens[name]
+                n = len(tok["ids"])
+                ids += tok["ids"]
+                type_ids += [type_id] * n
+                tokens += tok["tokens"]
+                words += [None] * n
+                offsets += [(0, 0)] * n
+                special += [1] * n
+        return Encoding(ids, type_ids, tokens, words, offsets, special, [1] * len(ids), [], ranges)
+
     def process_encodings(self, encodings, add_special_tokens):
         if len(encodings) not in (1, 2):
             raise ValueError("TemplateProcessing handles one sequence or a pair")
