@@ -146,3 +146,46 @@ def test_decoder(name):
     assert ours.to_dict() == __import__("json").loads(tok.to_str())["decoder"]
     for tokens in TOKEN_LISTS:
         assert ours.decode(tokens) == ref.decode(tokens), tokens
+
+
+@pytest.mark.parametrize("options", [
+    {"continuing_subword_prefix": "##"}, {"end_of_word_suffix": "</w>"},
+    {"continuing_subword_prefix": "##", "end_of_word_suffix": "</w>"}, {"ignore_merges": True},
+    {"fuse_unk": True}, {"fuse_unk": False}, {"dropout": 0.0},
+])
+def test_bpe_model_options(options):
+    trainer_options = {k: v for k, v in options.items() if k in ("continuing_subword_prefix", "end_of_word_suffix")}
+    ref = RefTokenizer(M.BPE(unk_token="[UNK]", **options))
+    ref.pre_tokenizer = P.Whitespace()
+    ref.train_from_iterator(TRAIN[:4], T.BpeTrainer(vocab_size=200, special_tokens=["[UNK]"], **trainer_options))
+    if "end_of_word_suffix" in options:
+        ref.decoder = D.BPEDecoder(options["end_of_word_suffix"])
+    data = ref.to_str()
+    # the model options the trainer does not carry over are set in the file itself
+    for key, value in options.items():
+        data = data.replace(f'"{key}":null', f'"{key}":{__import__("json").dumps(value)}')
+        data = data.replace(f'"{key}":false', f'"{key}":{__import__("json").dumps(value)}')
+    ref = RefTokenizer.from_str(data)
+    ours = Tokenizer.from_str(data)
+    assert ours.to_str() == ref.to_str()
+    for text in CORPUS:
+        assert_same_encoding(ours.encode(text), ref.encode(text), f"{options} {text!r}")
+        assert ours.decode(ref.encode(text).ids) == ref.decode(ref.encode(text).ids)
+
+
+def test_bpe_merges_as_strings_and_wordpiece_long_words():
+    ref = RefTokenizer(M.BPE(unk_token="[UNK]"))
+    ref.pre_tokenizer = P.Whitespace()
+    ref.train_from_iterator(TRAIN, T.BpeTrainer(vocab_size=250, special_tokens=["[UNK]"]))
+    data = __import__("json").loads(ref.to_str())
+    data["model"]["merges"] = [" ".join(m) for m in data["model"]["merges"]]  # the older "a b" form
+    ours = Tokenizer.from_str(__import__("json").dumps(data))
+    assert ours.to_str() == ref.to_str()
+    for text in CORPUS:
+        assert ours.encode(text).ids == ref.encode(text).ids
+    wp = RefTokenizer(M.WordPiece(unk_token="[UNK]", max_input_chars_per_word=8))
+    wp.pre_tokenizer = P.Whitespace()
+    wp.train_from_iterator(TRAIN, T.WordPieceTrainer(vocab_size=200, special_tokens=["[UNK]"]))
+    ours = Tokenizer.from_str(wp.to_str())
+    for text in CORPUS:
+        assert_same_encoding(ours.encode(text), wp.encode(text), text)
