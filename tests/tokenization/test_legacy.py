@@ -3,8 +3,9 @@
 The SentencePiece fixture is sentencepiece 0.2.0's own `test/test_model.model` (Apache-2.0), a 1000-piece
 Unigram model. The Llama-style BPE variant is derived from it by appending byte pieces and switching
 the trainer spec to BPE with byte fallback — done here by appending protobuf fields, which protobuf
-merges. Expected ids were produced by transformers 5.24 with sentencepiece 0.2.3 + protobuf installed
-(they are not in the test environment, so they are recorded here).
+merges. Expected ids were produced by transformers 5.24 with sentencepiece 0.2.3 + protobuf; they are
+recorded here so the tests run without those two, and checked against the live reference when the test
+extras (which now include them) are installed.
 """
 
 import json
@@ -187,3 +188,22 @@ def test_vocab_and_merges_files(tmp_path, backend):
 def test_missing_files_error(tmp_path, backend):
     with pytest.raises(OSError, match="tokenizer.json"):
         load_tokenizer(str(tmp_path))
+
+
+def test_recorded_ids_are_the_reference_ids(tmp_path):
+    """With sentencepiece + protobuf installed (test extras), the reference reads the .model files itself:
+    the ids recorded above must still be what it gives."""
+    pytest.importorskip("sentencepiece", reason="the reference reads .model files only with sentencepiece")
+    pytest.importorskip("google.protobuf", reason="the reference reads .model files only with protobuf")
+    (tmp_path / "t5").mkdir()
+    shutil.copy(FIXTURE, tmp_path / "t5" / "spiece.model")
+    (tmp_path / "t5" / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "T5Tokenizer"}))
+    ref = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "t5"))
+    assert [ref(t)["input_ids"] for t in TEXTS] == T5_IDS
+    (tmp_path / "llama").mkdir()
+    (tmp_path / "llama" / "tokenizer.model").write_bytes(_llama_bpe_model_bytes())
+    (tmp_path / "llama" / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "LlamaTokenizer",
+                                                                          "add_bos_token": True}))
+    ref = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "llama"))
+    assert [ref(t)["input_ids"] for t in TEXTS] == LLAMA_IDS
+    assert [ref.decode(ids, skip_special_tokens=True) for ids in LLAMA_IDS] == LLAMA_DECODED
