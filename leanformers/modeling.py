@@ -398,7 +398,7 @@ class PreTrainedModel(nn.Module):
 
     def _materialize_missing(self, loaded: set[str]) -> list[str]:
         """Give every parameter still on meta real memory and the model's own init."""
-        missing, owners = [], {}
+        missing, owners, fresh = [], {}, set()
         for name, module in self.named_modules():
             for pname, param in list(module._parameters.items()):
                 if param is not None and param.device.type == "meta":
@@ -406,16 +406,18 @@ class PreTrainedModel(nn.Module):
                     missing.append(full)
                     module._parameters[pname] = nn.Parameter(
                         torch.empty(param.shape, dtype=param.dtype), requires_grad=param.requires_grad)
+                    fresh.add(id(module._parameters[pname]))
                     owners[id(module)] = (name, module)
         for prefix, module in owners.values():
-            # init touches every param of the module: keep the loaded ones as they were
+            # init touches every param of the module: keep the real ones as they were. That includes
+            # loaded tensors under another name (an MLM decoder whose weight *is* the loaded embedding
+            # and whose bias is new), so go by tensor identity, not by name.
             keep = {n: p.detach().clone() for n, p in module.named_parameters(recurse=False)
-                    if p is not None}
+                    if p is not None and id(p) not in fresh}
             self._init_weights(module)
             with torch.no_grad():
                 for n, p in module.named_parameters(recurse=False):
-                    full = f"{prefix}.{n}" if prefix else n
-                    if full in loaded:
+                    if n in keep:
                         p.copy_(keep[n])
         self.tie_weights()
         return missing

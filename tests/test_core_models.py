@@ -35,6 +35,11 @@ class _TiedBiasModel(PreTrainedModel):
         self.head = _Head(config)
         self.post_init()
 
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, _Head):
+            module.bias.data.zero_()
+
     def get_input_embeddings(self):
         return self.emb
 
@@ -73,3 +78,24 @@ def test_config_to_dict_keeps_int_label_ids_and_json_strings(tmp_path):
     config.save_pretrained(tmp_path)
     assert json.loads((tmp_path / "config.json").read_text())["id2label"] == {"0": "NEG", "1": "POS"}
     assert _TiedBiasConfig.from_dict(config.to_dict()) == config
+
+
+class _TiedBiasBody(PreTrainedModel):
+    config_class = _TiedBiasConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.emb = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.post_init()
+
+
+def test_new_head_with_tied_weight_keeps_the_loaded_embedding(tmp_path):
+    """Loading a body checkpoint into an MLM-style head: the decoder module is initialised for its new
+    bias, but its weight is the loaded embedding and must stay the checkpoint's."""
+    body = _TiedBiasBody(_TiedBiasConfig())
+    body.save_pretrained(tmp_path)
+    model, info = _TiedBiasModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert torch.equal(model.emb.weight, body.emb.weight)
+    assert model.head.decoder.weight is model.emb.weight
+    assert model.head.decoder.bias is model.head.bias and torch.equal(model.head.bias, torch.zeros(10))
+    assert info["missing_keys"] == ["head.bias"]
