@@ -254,7 +254,7 @@ def _rebuild_from_tokenizer_json(family: str, state: dict, init_kwargs: dict) ->
                                         precompiled_charsmap=_precompiled(state),
                                         post_processor=state.get("post_processor"))
     elif family in ("gpt2", "roberta", "llama", "qwen2") and model.get("type") == "BPE":
-        merges = [m.split(" ", 1) if isinstance(m, str) else list(m) for m in model.get("merges", [])]
+        merges = model.get("merges", [])  # "a b" strings or [a, b] pairs: the engines read both
         built = legacy.BUILDERS[family](model["vocab"], added, init_kwargs, merges=merges,
                                         post_processor=state.get("post_processor"))
     else:
