@@ -67,7 +67,10 @@ def _pick_class(tokenizer_class, config: dict, find):
         base = name[: -len("Fast")] if name.endswith("Fast") and name != "PreTrainedTokenizerFast" else name
         if base in TOKENIZER_CLASSES:
             return TOKENIZER_CLASSES[base]
-        return PreTrainedTokenizerFast  # an unknown family: its tokenizer.json is used as it is
+        # A family we have no class for: its tokenizer.json is used as it is (the reference does the same
+        # for names it does not know; for its own other families it may rebuild the pipeline first).
+        logger.info("tokenizer_class %r has no class of its own here; using tokenizer.json as it is.", name)
+        return PreTrainedTokenizerFast
     config_path = find("config.json")
     if config_path:
         model_type = read_json(config_path).get("model_type")
