@@ -56,3 +56,8 @@ def test_rope_buffers_are_real_and_not_saved(checkpoints):
     model = lean("llama", "ForCausalLM", checkpoints("llama", "ForCausalLM"))
     assert model.model.rotary_emb.inv_freq.device.type == "cpu"
     assert not any("inv_freq" in k for k in model.state_dict())
+
+
+@pytest.fixture
+def generate_variants():
+    return [VARIANTS[name] for name in ["gqa", "rope-dynamic"]]

@@ -16,3 +16,8 @@ def arch():
 @pytest.fixture(params=sorted(VARIANTS))
 def variant(request):
     return VARIANTS[request.param]
+
+
+@pytest.fixture
+def generate_variants():
+    return [VARIANTS[name] for name in ["window-4"]]

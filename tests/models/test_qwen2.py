@@ -30,3 +30,8 @@ def test_window_off_unless_use_sliding_window():
                         "num_hidden_layers": 4}):
         ours, ref = Qwen2Config(**kwargs), transformers.Qwen2Config(**kwargs)
         assert (ours.sliding_window, ours.layer_types) == (ref.sliding_window, ref.layer_types)
+
+
+@pytest.fixture
+def generate_variants():
+    return [VARIANTS[name] for name in ["sliding-layer-1"]]
