@@ -2,6 +2,7 @@
 
     leanformers run sentiment-analysis "I love this" "I hate this"     # JSON results on stdout
     leanformers run feature-extraction "hello" --model ./my-bert --device cpu
+    leanformers run text-generation "Once upon a time" -m ./gpt2 -p max_new_tokens=20 -p do_sample=false
     echo "one text per line" | leanformers run text-classification --model ./clf
     leanformers env                                                    # versions, for bug reports
 
@@ -56,7 +57,7 @@ def _run(args) -> int:
             raise CommandError("no texts: the standard input was empty.")
     from .pipelines import pipeline
 
-    pipe_kwargs = {}
+    pipe_kwargs = dict(args.param)
     if args.top_k is not None:
         pipe_kwargs["top_k"] = None if args.top_k == "all" else int(args.top_k)
     try:
@@ -75,6 +76,17 @@ def _top_k(value: str):
     if value == "all" or (value.isdigit() and int(value) > 0):
         return value
     raise argparse.ArgumentTypeError("must be a positive integer or 'all'")
+
+
+def _param(value: str) -> tuple[str, object]:
+    """KEY=VALUE, the value read as JSON when it parses (numbers, true/false, null), else a string."""
+    key, sep, raw = value.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (like max_new_tokens=20), got {value!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
 
 
 def _positive_int(value: str) -> int:
@@ -98,6 +110,9 @@ def add_run_command(subparsers):
     p.add_argument("--device", "-d", default=None, help="cpu, cuda, cuda:0, 0, -1 ... (default: CUDA if available)")
     p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the checkpoint's own)")
     p.add_argument("--top-k", type=_top_k, default=None, help="text-classification: labels per text, or 'all'")
+    p.add_argument("--param", "-p", type=_param, action="append", default=[], metavar="KEY=VALUE",
+                   help="a pipeline parameter, repeatable: -p function_to_apply=sigmoid, "
+                        "-p max_new_tokens=20 -p do_sample=false")
     p.add_argument("--indent", type=int, default=None, help="indent the JSON output by this many spaces")
     p.set_defaults(handler=_run)
 

@@ -48,6 +48,19 @@ def test_run_reads_stdin_and_top_k(classifier_dir):
     assert {r["label"] for r in results[0]} == {"NEGATIVE", "POSITIVE"}
 
 
+def test_run_passes_pipeline_parameters(classifier_dir):
+    import leanformers as lf
+
+    out = leanformers("run", "text-classification", "Great.", "--model", classifier_dir,
+                      "-p", "function_to_apply=sigmoid", "-p", "top_k=null")
+    assert out.returncode == 0, out.stderr
+    pipe = lf.pipeline("text-classification", model=classifier_dir, device="cpu")
+    assert_results_close(json.loads(out.stdout), pipe(["Great."], function_to_apply="sigmoid", top_k=None),
+                         atol=1e-6)
+    bad = leanformers("run", "text-classification", "x", "--model", classifier_dir, "-p", "oops")
+    assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
+
+
 def test_run_feature_extraction(classifier_dir):
     out = leanformers("run", "feature-extraction", "Hello world!", "--model", classifier_dir, "-d", "-1")
     assert out.returncode == 0, out.stderr
