@@ -173,6 +173,8 @@ def _take(value, index: int, batch: int):
 def _unbatch(outputs, index: int, batch: int):
     if isinstance(outputs, torch.Tensor):
         return _take(outputs, index, batch)
+    if isinstance(outputs, tuple):  # a model called with return_dict=False
+        return tuple(_take(v, index, batch) for v in outputs)
     items = {k: _take(v, index, batch) for k, v in outputs.items() if v is not None and k != "cache"}
     if isinstance(outputs, ModelOutput):
         return type(outputs)(**items)

@@ -134,6 +134,12 @@ class TextClassificationPipeline(Pipeline):
 
     def postprocess(self, model_outputs, function_to_apply=None, top_k=1, _legacy=True):
         function_to_apply = function_to_apply or self._default_function()
+        if "logits" not in model_outputs:
+            raise ValueError(
+                f"text-classification needs a sequence-classification model, and {type(self.model).__name__} "
+                f"returns no logits. Load it with AutoModelForSequenceClassification (or use the "
+                f"feature-extraction task for a bare model)."
+            )
         logits = model_outputs["logits"][0].float().numpy()  # float32, also for fp16/bf16 models
         if function_to_apply == ClassificationFunction.SIGMOID:
             scores = sigmoid(logits)

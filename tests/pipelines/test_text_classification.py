@@ -108,3 +108,11 @@ def test_bad_parameters_raise_clear_errors(tiny_model):
         pipe({"txt": "a"})
     with pytest.raises(TypeError, match="text-classification takes"):
         pipe(42)
+
+
+def test_a_bare_model_is_refused_clearly(tiny_model):
+    folder = tiny_model("bert", "base")
+    body = leanformers.AutoModel.from_pretrained(folder)
+    pipe = leanformers.pipeline("text-classification", model=body, device="cpu")
+    with pytest.raises(ValueError, match="AutoModelForSequenceClassification"):
+        pipe("x")
