@@ -220,10 +220,8 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
     if pipeline_class is None:
         pipeline_class = _import_path(entry["impl"])
 
-    is_default_model = False
     if model is None:
         model = model_name = _default_model(task)
-        is_default_model = True
         if dtype is None:
             dtype = "float32"
         if device is None:
@@ -255,6 +253,4 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
 
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
-    pipe = pipeline_class(model=model, tokenizer=tokenizer, task=task, device=device, **kwargs)
-    pipe.is_default_model = is_default_model
-    return pipe
+    return pipeline_class(model=model, tokenizer=tokenizer, task=task, device=device, **kwargs)
