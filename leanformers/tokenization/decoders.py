@@ -9,7 +9,7 @@ from __future__ import annotations
 import regex
 
 from .normalized import CHARS_TO_BYTES
-from .schema import field, make_pattern, pattern_to_json, registry
+from .schema import ComponentSequence, field, make_pattern, pattern_to_json, registry
 
 __all__ = ["Decoder", "ByteLevel", "WordPiece", "Metaspace", "BPEDecoder", "ByteFallback", "Fuse", "Strip", "Replace",
            "CTC", "Sequence", "decoder_from_dict"]
@@ -283,29 +283,18 @@ class CTC(Decoder):
                    field(d, "cleanup", n, bool, True))
 
 
-class Sequence(Decoder):
-    type_name = "Sequence"
+class Sequence(ComponentSequence, Decoder):
+    items_key = "decoders"
+    kind = "decoder"
 
-    def __init__(self, decoders):
-        self.decoders = list(decoders)
+    @staticmethod
+    def item_from_dict(d):
+        return decoder_from_dict(d)
 
     def decode_chain(self, tokens):
         for d in self.decoders:
             tokens = d.decode_chain(tokens)
         return tokens
-
-    def __getitem__(self, i):
-        return self.decoders[i]
-
-    def __len__(self):
-        return len(self.decoders)
-
-    def to_dict(self):
-        return {"type": self.type_name, "decoders": [d.to_dict() for d in self.decoders]}
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls([decoder_from_dict(x) for x in field(d, "decoders", "Sequence decoder", list)])
 
 
 _TYPES = {c.type_name: c for c in (ByteLevel, WordPiece, Metaspace, BPEDecoder, ByteFallback, Fuse, Strip, Replace, CTC,

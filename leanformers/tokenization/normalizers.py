@@ -15,7 +15,7 @@ import unicodedata
 import regex
 
 from .normalized import WS_CLASS, WHITESPACE, Piece
-from .schema import field, make_pattern, pattern_to_json, registry
+from .schema import ComponentSequence, field, make_pattern, pattern_to_json, registry
 
 __all__ = [
     "Normalizer", "NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Strip", "StripAccents", "Replace",
@@ -433,29 +433,17 @@ def _spm_replace(pairs: list, old: str, new: str) -> None:
         pairs[-1] = (pairs[-1][0], pairs[-1][1] + diff)
 
 
-class Sequence(Normalizer):
-    type_name = "Sequence"
+class Sequence(ComponentSequence, Normalizer):
+    items_key = "normalizers"
+    kind = "normalizer"
 
-    def __init__(self, normalizers):
-        self.normalizers = list(normalizers)
+    @staticmethod
+    def item_from_dict(d):
+        return normalizer_from_dict(d)
 
     def normalize(self, piece):
         for n in self.normalizers:
             n.normalize(piece)
-
-    def __getitem__(self, i):
-        return self.normalizers[i]
-
-    def __len__(self):
-        return len(self.normalizers)
-
-    def to_dict(self):
-        return {"type": self.type_name, "normalizers": [n.to_dict() for n in self.normalizers]}
-
-    @classmethod
-    def from_dict(cls, d):
-        items = field(d, "normalizers", "Sequence normalizer", list)
-        return cls([normalizer_from_dict(x) for x in items])
 
 
 _TYPES = {c.type_name: c for c in (

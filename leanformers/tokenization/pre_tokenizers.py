@@ -15,7 +15,7 @@ from .normalized import (
     ASCII_TO_BYTE_CHARS, BYTES_TO_CHARS, PUNCT_CLASS, WS_CLASS, Piece, behavior_from_json, behavior_to_json,
     regex_matches, split_piece,
 )
-from .schema import field, make_pattern, pattern_to_json, registry
+from .schema import ComponentSequence, field, make_pattern, pattern_to_json, registry
 
 __all__ = [
     "PreTokenizer", "ByteLevel", "Metaspace", "Whitespace", "WhitespaceSplit", "BertPreTokenizer", "Punctuation",
@@ -389,29 +389,18 @@ class UnicodeScripts(PreTokenizer):
         return [piece.slice(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
-class Sequence(PreTokenizer):
-    type_name = "Sequence"
+class Sequence(ComponentSequence, PreTokenizer):
+    items_key = "pretokenizers"
+    kind = "pre-tokenizer"
 
-    def __init__(self, pretokenizers):
-        self.pretokenizers = list(pretokenizers)
+    @staticmethod
+    def item_from_dict(d):
+        return pre_tokenizer_from_dict(d)
 
     def pre_tokenize(self, pieces):
         for p in self.pretokenizers:
             pieces = p.pre_tokenize(pieces)
         return pieces
-
-    def __getitem__(self, i):
-        return self.pretokenizers[i]
-
-    def __len__(self):
-        return len(self.pretokenizers)
-
-    def to_dict(self):
-        return {"type": self.type_name, "pretokenizers": [p.to_dict() for p in self.pretokenizers]}
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls([pre_tokenizer_from_dict(x) for x in field(d, "pretokenizers", "Sequence pre-tokenizer", list)])
 
 
 _TYPES = {c.type_name: c for c in (

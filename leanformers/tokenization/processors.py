@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .encoding import Encoding
 from .normalized import WHITESPACE
-from .schema import field, registry
+from .schema import ComponentSequence, field, registry
 
 __all__ = ["PostProcessor", "TemplateProcessing", "BertProcessing", "RobertaProcessing", "ByteLevel", "Sequence",
            "post_processor_from_dict"]
@@ -357,11 +357,13 @@ class ByteLevel(PostProcessor):
                    field(d, "use_regex", n, bool, True))
 
 
-class Sequence(PostProcessor):
-    type_name = "Sequence"
+class Sequence(ComponentSequence, PostProcessor):
+    items_key = "processors"
+    kind = "post-processor"
 
-    def __init__(self, processors):
-        self.processors = list(processors)
+    @staticmethod
+    def item_from_dict(d):
+        return post_processor_from_dict(d)
 
     def added_tokens(self, is_pair):
         return sum(p.added_tokens(is_pair) for p in self.processors)
@@ -370,19 +372,6 @@ class Sequence(PostProcessor):
         for p in self.processors:
             encodings = p.process_encodings(encodings, add_special_tokens)
         return encodings
-
-    def __getitem__(self, i):
-        return self.processors[i]
-
-    def __len__(self):
-        return len(self.processors)
-
-    def to_dict(self):
-        return {"type": self.type_name, "processors": [p.to_dict() for p in self.processors]}
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls([post_processor_from_dict(x) for x in field(d, "processors", "Sequence post-processor", list)])
 
 
 _TYPES = {c.type_name: c for c in (TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence)}

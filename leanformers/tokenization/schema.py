@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import regex
 
-__all__ = ["Regex", "field", "registry", "make_pattern", "pattern_to_json"]
+__all__ = ["Regex", "field", "registry", "make_pattern", "pattern_to_json", "ComponentSequence"]
 
 _MISSING = object()
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", str: "a string", list: "a list", dict: "an object", float: "a number"}
@@ -65,6 +65,36 @@ def registry(d, types: dict, kind: str):
         raise
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise ValueError(f"{kind} {type_name}: malformed field ({type(exc).__name__}: {exc})") from None
+
+
+class ComponentSequence:
+    """The `Sequence` of each component kind: an ordered list of components stored in tokenizer.json
+    under `items_key` ("normalizers", "pretokenizers", "processors", "decoders"). Subclasses add the
+    component's own method (normalize, pre_tokenize, ...) and `item_from_dict`."""
+
+    type_name = "Sequence"
+    items_key = ""
+    kind = ""
+
+    def __init__(self, items):
+        setattr(self, self.items_key, list(items))
+
+    @staticmethod
+    def item_from_dict(d):
+        raise NotImplementedError
+
+    def __getitem__(self, i):
+        return getattr(self, self.items_key)[i]
+
+    def __len__(self):
+        return len(getattr(self, self.items_key))
+
+    def to_dict(self):
+        return {"type": self.type_name, self.items_key: [x.to_dict() for x in getattr(self, self.items_key)]}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls([cls.item_from_dict(x) for x in field(d, cls.items_key, f"Sequence {cls.kind}", list)])
 
 
 def make_pattern(pattern, component: str):
