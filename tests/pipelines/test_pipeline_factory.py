@@ -62,8 +62,12 @@ def test_embedded_default_model_when_shipped():
     path = pipelines.DEFAULT_MODELS["text-classification"]
     if not os.path.isfile(os.path.join(path, "config.json")):
         pytest.skip("the embedded default sentiment model has not landed yet")
+    import torch
+
     pipe = leanformers.pipeline("sentiment-analysis")
-    result = pipe(["I love this, it is wonderful!", "This is terrible and I hate it."])
+    assert pipe.model.dtype == torch.float32 and pipe.device.type == "cpu"
+    # the Hugging Face course's two sentences
+    result = pipe(["I've been waiting for a HuggingFace course my whole life.", "I hate this so much!"])
     assert [r["label"] for r in result] == ["POSITIVE", "NEGATIVE"]
 
 
