@@ -45,11 +45,28 @@ def init_empty_weights():
         if param is not None and param.device.type != "meta":
             module._parameters[name] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
 
+    # Layers' own reset_parameters() would then initialise meta tensors: pointless, and normal_ on
+    # meta goes through torch._refs, whose first use imports torch._dynamo (seconds). Skip them.
+    def skip_on_meta(init):
+        def wrapper(tensor, *args, **kwargs):
+            return tensor if tensor.device.type == "meta" else init(tensor, *args, **kwargs)
+        return wrapper
+
+    init_functions = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS if hasattr(nn.init, name)}
     nn.Module.register_parameter = register_on_meta
+    for name, fn in init_functions.items():
+        setattr(nn.init, name, skip_on_meta(fn))
     try:
         yield
     finally:
         nn.Module.register_parameter = original
+        for name, fn in init_functions.items():
+            setattr(nn.init, name, fn)
+
+
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+                   "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
+                   "sparse_")
 
 
 @contextlib.contextmanager
