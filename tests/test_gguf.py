@@ -274,7 +274,8 @@ def smol():
     ref = transformers.AutoModelForCausalLM.from_pretrained(SMOL_DIR, gguf_file=SMOL_FILE, dtype=torch.float32)
     ref_tok = transformers.AutoTokenizer.from_pretrained(SMOL_DIR, gguf_file=SMOL_FILE)
     ref_seconds = time.perf_counter() - start
-    print(f"\nSmolLM2 GGUF load (model + tokenizer): leanformers {ours_seconds:.2f}s, reference {ref_seconds:.2f}s")
+    print(f"\nSmolLM2 GGUF load (model + tokenizer): leanformers {ours_seconds:.2f}s, "
+          f"reference {ref_seconds:.2f}s")
     return ours.eval(), ours_tok, ref.eval(), ref_tok
 
 

@@ -79,14 +79,23 @@ class Qwen2Config(PretrainedConfig):
         # Qwen2 configs state no head_dim; a config.json that does (kept as an extra key) wins
         return self.__dict__.get("head_dim") or self.hidden_size // self.num_attention_heads
 
-    # v4 spellings, read-only views of rope_parameters (the reference keeps rope_scaling likewise)
+    # v4 spellings, views of rope_parameters (from_pretrained(..., rope_scaling={...}) sets them)
     @property
     def rope_scaling(self):
         return self.rope_parameters
 
+    @rope_scaling.setter
+    def rope_scaling(self, value):
+        self.rope_parameters = standardize_rope_parameters(
+            None, value, self.rope_parameters["rope_theta"], self.default_theta, self.max_position_embeddings)
+
     @property
     def rope_theta(self):
         return self.rope_parameters["rope_theta"]
+
+    @rope_theta.setter
+    def rope_theta(self, value):
+        self.rope_parameters = {**self.rope_parameters, "rope_theta": value}
 
 
 def standardize_rope_parameters(rope_parameters, rope_scaling, rope_theta, default_theta,

@@ -2,6 +2,7 @@
 untied embeddings, attention/MLP biases and an explicit head_dim; plus config errors."""
 
 import pytest
+import torch
 
 from decoder_parity import *  # noqa: F401,F403  (the shared parity tests run here for Llama)
 
@@ -48,6 +49,16 @@ def test_bad_configs_say_what_to_fix():
         LlamaConfig(rope_parameters={"rope_type": "yarnish"})
     with pytest.raises(ValueError, match="factor"):
         LlamaConfig(rope_scaling={"type": "linear"})
+
+
+def test_rope_scaling_override_at_load(checkpoints):
+    from decoder_parity import lean
+
+    model = lean("llama", "ForCausalLM", checkpoints("llama", "ForCausalLM"),
+                 rope_scaling={"rope_type": "linear", "factor": 4.0})
+    assert model.config.rope_parameters == {"rope_type": "linear", "factor": 4.0, "rope_theta": 10000.0}
+    expected = 1.0 / (10000.0 ** (torch.arange(0, 8, 2).float() / 8)) / 4.0
+    assert torch.allclose(model.model.rotary_emb.inv_freq, expected)
 
 
 def test_rope_buffers_are_real_and_not_saved(checkpoints):
