@@ -7,6 +7,7 @@ joins the process group from the environment variables torchrun sets (gloo on CP
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import logging
@@ -24,6 +25,13 @@ logger = logging.getLogger("leanformers")
 STRATEGIES = ("no", "steps", "epoch")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "sgd")
+
+
+def _destroy_process_group():
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _check_choice(name: str, value, choices) -> str:
@@ -215,6 +223,8 @@ class TrainingArguments:
             if not dist.is_initialized():
                 backend = self.ddp_backend or ("nccl" if use_cuda else "gloo")
                 dist.init_process_group(backend=backend)
+                # a process group left alive at exit can abort the interpreter (gloo's threads)
+                atexit.register(_destroy_process_group)
             self.local_rank = local_rank
             return torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
         return torch.device("cuda", 0) if use_cuda else torch.device("cpu")

@@ -156,6 +156,11 @@ class Trainer:
     def remove_callback(self, callback):
         self.callback_handler.remove_callback(callback)
 
+    def end(self):
+        """Leave the torchrun process group (call once, at the very end of a script)."""
+        if U.dist_ready():
+            torch.distributed.destroy_process_group()
+
     def is_world_process_zero(self) -> bool:
         return self.args.process_index == 0
 
@@ -215,8 +220,7 @@ class Trainer:
 
     def _eval_sampler(self, dataset):
         if self.args.world_size > 1:
-            return DistributedSampler(dataset, num_replicas=self.args.world_size, rank=self.args.process_index,
-                                      shuffle=False)
+            return U.ShardSampler(len(dataset), self.args.process_index, self.args.world_size)
         return SequentialSampler(dataset)
 
     def get_eval_dataloader(self, eval_dataset=None) -> DataLoader:
@@ -372,6 +376,8 @@ class Trainer:
         self._globalstep_last_logged = self.state.global_step
         model.train()
         model.zero_grad(set_to_none=True)
+        # looked up once: walking the module tree every step costs more than the step on small models
+        self._trainable = [p for p in model.parameters() if p.requires_grad]
         self.control = self.callback_handler.on_train_begin(args, self.state, self.control)
 
         for epoch in range(epochs_trained, num_epochs):
@@ -452,8 +458,7 @@ class Trainer:
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         max_norm = args.max_grad_norm if args.max_grad_norm and args.max_grad_norm > 0 else float("inf")
-        params = [p for p in model.parameters() if p.grad is not None]
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True) if params else None
+        grad_norm = torch.nn.utils.clip_grad_norm_(self._trainable, max_norm, foreach=True)
         self.control = self.callback_handler.on_pre_optimizer_step(args, self.state, self.control)
         skipped = False
         if self.scaler is not None:
@@ -467,7 +472,8 @@ class Trainer:
         learning_rate = self._get_learning_rate()  # the rate this step used
         if not skipped:
             self.lr_scheduler.step()
-        model.zero_grad(set_to_none=True)
+        for param in self._trainable:
+            param.grad = None
         return grad_norm, learning_rate
 
     def _get_learning_rate(self) -> float:
@@ -651,7 +657,7 @@ class Trainer:
             loss, logits, label = self.prediction_step(model, inputs, prediction_loss_only, ignore_keys)
             if loss is not None:
                 # one entry per sample, so eval_loss is the mean over samples (a short last batch
-                # weighs less), and across ranks the sampler's repeated samples can be cut off
+                # weighs less, as in the reference) however the samples are split between ranks
                 losses.append(loss.float().repeat(_batch_size(inputs)))
             if logits is not None:
                 if self.preprocess_logits_for_metrics is not None:
@@ -670,9 +676,7 @@ class Trainer:
         all_labels = U.nested_concat_padded(labels)
         if world > 1:
             gathered = U.gather_objects((all_losses, all_preds, all_labels))
-            all_losses = U.nested_interleave([g[0] for g in gathered], num_samples)
-            all_preds = U.nested_interleave([g[1] for g in gathered], num_samples)
-            all_labels = U.nested_interleave([g[2] for g in gathered], num_samples)
+            all_losses, all_preds, all_labels = (U.nested_interleave([g[i] for g in gathered]) for i in range(3))
 
         metrics = {}
         if self.compute_metrics is not None and all_preds is not None and all_labels is not None:

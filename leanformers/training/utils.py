@@ -152,21 +152,36 @@ def _pad_dim1(a: np.ndarray, width: int, padding_index: int = -100) -> np.ndarra
     return out
 
 
-def nested_interleave(per_rank: list, num_samples: int):
-    """Undo a DistributedSampler(shuffle=False) split: rank r held samples r, r+N, r+2N, ...
-    (every rank holds the same number of rows, the sampler repeats samples to make it so)."""
+def nested_interleave(per_rank: list):
+    """Undo a strided split: rank r held samples r, r+N, r+2N, ... (see ShardSampler)."""
     if per_rank[0] is None:
         return None
     if isinstance(per_rank[0], (list, tuple)):
-        return type(per_rank[0])(nested_interleave([p[i] for p in per_rank], num_samples)
-                                 for i in range(len(per_rank[0])))
+        return type(per_rank[0])(nested_interleave([p[i] for p in per_rank]) for i in range(len(per_rank[0])))
     if len(per_rank) == 1:
-        return per_rank[0][:num_samples]
-    if per_rank[0].ndim >= 2:
+        return per_rank[0]
+    first = per_rank[0]
+    if first.ndim >= 2:
         width = max(a.shape[1] for a in per_rank)
         per_rank = [_pad_dim1(a, width) for a in per_rank]
-    stacked = np.stack(per_rank, axis=1)  # (rows per rank, world, ...)
-    return stacked.reshape(-1, *stacked.shape[2:])[:num_samples]
+    out = np.empty((sum(len(a) for a in per_rank), *per_rank[0].shape[1:]), dtype=first.dtype)
+    for rank, array in enumerate(per_rank):
+        out[rank::len(per_rank)] = array
+    return out
+
+
+class ShardSampler(torch.utils.data.Sampler):
+    """Rank r of N evaluates samples r, r+N, r+2N, ...: every sample exactly once (unlike a
+    DistributedSampler, which repeats samples to even out the shards), so gathered metrics are exact."""
+
+    def __init__(self, num_samples: int, rank: int, world_size: int):
+        self.indices = range(rank, num_samples, world_size)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self):
+        return len(self.indices)
 
 
 # ---- processes ---------------------------------------------------------------------------------
