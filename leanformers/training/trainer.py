@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, Sampler, SequentialSampler
+from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 
 from . import checkpoints as C
 from . import utils as U
@@ -37,42 +37,6 @@ from .optimization import create_optimizer, get_scheduler
 __all__ = ["Trainer"]
 
 logger = logging.getLogger("leanformers")
-
-class _SkippingBatchSampler(Sampler):
-    """Batches of a sampler's indices; ``skip`` drops the first batches of the next pass (resume)."""
-
-    def __init__(self, sampler, batch_size: int, drop_last: bool):
-        self.sampler, self.batch_size, self.drop_last, self.skip = sampler, batch_size, drop_last, 0
-
-    def __iter__(self):
-        skip, self.skip = self.skip, 0
-        batch, seen = [], 0
-        for index in self.sampler:
-            batch.append(index)
-            if len(batch) == self.batch_size:
-                if seen >= skip:
-                    yield batch
-                seen += 1
-                batch = []
-        if batch and not self.drop_last and seen >= skip:
-            yield batch
-
-    def __len__(self):
-        n = len(self.sampler)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-
-class _RemoveColumnsCollator:
-    """Drops row keys the model's forward does not take, then collates."""
-
-    def __init__(self, collator, keep: set[str]):
-        self.collator, self.keep = collator, keep
-
-    def __call__(self, features):
-        if isinstance(features[0], Mapping):
-            features = [{k: v for k, v in f.items() if k in self.keep} for f in features]
-        return self.collator(features)
-
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
@@ -174,11 +138,15 @@ class Trainer:
             self._signature_columns = set(params) | {"label", "label_ids"} | set(self.label_names)
         return self._signature_columns
 
-    def _prepare_dataset_and_collator(self, dataset, description: str):
+    @staticmethod
+    def _check_map_style(dataset, description: str):
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(f"The {description} dataset must be a map-style dataset (with __len__ and "
                             f"__getitem__, e.g. a list of dicts or a datasets.Dataset), not "
                             f"{type(dataset).__name__}.")
+        return dataset
+
+    def _prepare_dataset_and_collator(self, dataset, description: str):
         collator = self.data_collator
         if not self.args.remove_unused_columns:
             return dataset, collator
@@ -193,12 +161,12 @@ class Trainer:
                     f"remove_unused_columns=False in TrainingArguments."
                 )
             return (dataset.remove_columns(ignored) if ignored else dataset), collator
-        return dataset, _RemoveColumnsCollator(collator, keep)
+        return dataset, U.RemoveColumnsCollator(collator, keep)
 
     def _dataloader(self, dataset, batch_size, sampler, description, training=False) -> DataLoader:
         dataset, collator = self._prepare_dataset_and_collator(dataset, description)
         if training:
-            sampler = _SkippingBatchSampler(sampler, batch_size, self.args.dataloader_drop_last)
+            sampler = U.SkippingBatchSampler(sampler, batch_size, self.args.dataloader_drop_last)
             kwargs = {"batch_sampler": sampler}
         else:
             kwargs = {"batch_size": batch_size, "sampler": sampler, "drop_last": self.args.dataloader_drop_last}
@@ -215,7 +183,7 @@ class Trainer:
     def get_train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
             raise ValueError("Trainer.train() needs a train_dataset: pass train_dataset= to Trainer.")
-        sampler = self._train_sampler(self.train_dataset)
+        sampler = self._train_sampler(self._check_map_style(self.train_dataset, "training"))
         return self._dataloader(self.train_dataset, self.args.train_batch_size, sampler, "training", True)
 
     def _eval_sampler(self, dataset):
@@ -226,10 +194,12 @@ class Trainer:
     def get_eval_dataloader(self, eval_dataset=None) -> DataLoader:
         if eval_dataset is None and self.eval_dataset is None:
             raise ValueError("Evaluation needs an eval_dataset: pass eval_dataset= to Trainer or evaluate().")
-        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        dataset = self._check_map_style(eval_dataset if eval_dataset is not None else self.eval_dataset,
+                                        "evaluation")
         return self._dataloader(dataset, self.args.eval_batch_size, self._eval_sampler(dataset), "evaluation")
 
     def get_test_dataloader(self, test_dataset) -> DataLoader:
+        self._check_map_style(test_dataset, "test")
         return self._dataloader(test_dataset, self.args.eval_batch_size, self._eval_sampler(test_dataset), "test")
 
     def _prepare_inputs(self, inputs):
@@ -658,7 +628,7 @@ class Trainer:
             if loss is not None:
                 # one entry per sample, so eval_loss is the mean over samples (a short last batch
                 # weighs less, as in the reference) however the samples are split between ranks
-                losses.append(loss.float().repeat(_batch_size(inputs)))
+                losses.append(loss.float().repeat(U.batch_size_of(inputs)))
             if logits is not None:
                 if self.preprocess_logits_for_metrics is not None:
                     logits = self.preprocess_logits_for_metrics(logits, label)
@@ -789,10 +759,3 @@ class Trainer:
             logger.info(f"{checkpoint} has no {name}: random numbers will differ from an uninterrupted run.")
             return
         C.load_rng_state(path)
-
-
-def _batch_size(inputs) -> int:
-    for value in (inputs.values() if isinstance(inputs, Mapping) else inputs):
-        if isinstance(value, torch.Tensor) and value.ndim > 0:
-            return value.shape[0]
-    return 1

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import inspect
-import os
 import random
 import time
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -182,6 +182,50 @@ class ShardSampler(torch.utils.data.Sampler):
 
     def __len__(self):
         return len(self.indices)
+
+
+# ---- data ------------------------------------------------------------------------------------------
+class SkippingBatchSampler(torch.utils.data.Sampler):
+    """Batches of a sampler's indices; ``skip`` drops the first batches of the next pass (resume)."""
+
+    def __init__(self, sampler, batch_size: int, drop_last: bool):
+        self.sampler, self.batch_size, self.drop_last, self.skip = sampler, batch_size, drop_last, 0
+
+    def __iter__(self):
+        skip, self.skip = self.skip, 0
+        batch, seen = [], 0
+        for index in self.sampler:
+            batch.append(index)
+            if len(batch) == self.batch_size:
+                if seen >= skip:
+                    yield batch
+                seen += 1
+                batch = []
+        if batch and not self.drop_last and seen >= skip:
+            yield batch
+
+    def __len__(self):
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+class RemoveColumnsCollator:
+    """Drops row keys the model's forward does not take, then collates."""
+
+    def __init__(self, collator, keep: set[str]):
+        self.collator, self.keep = collator, keep
+
+    def __call__(self, features):
+        if isinstance(features[0], Mapping):
+            features = [{k: v for k, v in f.items() if k in self.keep} for f in features]
+        return self.collator(features)
+
+
+def batch_size_of(inputs) -> int:
+    for value in (inputs.values() if isinstance(inputs, Mapping) else inputs):
+        if isinstance(value, torch.Tensor) and value.ndim > 0:
+            return value.shape[0]
+    return 1
 
 
 # ---- processes ---------------------------------------------------------------------------------

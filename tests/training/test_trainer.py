@@ -147,3 +147,70 @@ def test_gradient_accumulation_matches_larger_batch(tmp_path, classifier_cls, ro
     assert weights[0][0] == pytest.approx(weights[1][0], rel=1e-5)
     for a, b in zip(weights[0][1], weights[1][1]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+class FakeArrowDataset:
+    """Duck-types a datasets.Dataset: columns are removed through remove_columns, not per row."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.removed = None
+
+    @property
+    def column_names(self):
+        return list(self.rows[0])
+
+    def remove_columns(self, names):
+        self.removed = sorted(names)
+        return FakeArrowDataset([{k: v for k, v in r.items() if k not in names} for r in self.rows])
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i]
+
+
+def test_dataset_objects_dict_eval_and_progress_bar(tmp_path, tiny_model, rows, capsys):
+    data = FakeArrowDataset([dict(r, idx=i, text="t") for i, r in enumerate(rows(16))])
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4,
+                             logging_steps=2, save_strategy="no", disable_tqdm=False)
+    trainer = Trainer(model=tiny_model, args=args, train_dataset=data)
+    trainer.train()
+    err = capsys.readouterr().err
+    assert "loss=" in err and "lr=" in err  # the tqdm bar shows the last loss and learning rate
+    metrics = trainer.evaluate({"a": rows(4), "b": rows(6, seed=1)})
+    assert {"eval_a_loss", "eval_b_loss", "eval_a_runtime", "eval_b_runtime"} <= set(metrics)
+    with pytest.raises(ValueError, match="remove_unused_columns=False"):
+        Trainer(model=tiny_model, args=args, train_dataset=FakeArrowDataset([{"text": "x"}])).train()
+    with pytest.raises(TypeError, match="map-style"):
+        Trainer(model=tiny_model, args=args, train_dataset=iter(rows(4))).train()
+
+
+def test_save_model_writes_tokenizer(tmp_path, tiny_model, rows, ref_tokenizer):
+    import leanformers
+
+    tokenizer = leanformers.AutoTokenizer.from_pretrained(ref_tokenizer.name_or_path)
+    args = TrainingArguments(output_dir=str(tmp_path), save_strategy="no")
+    trainer = Trainer(model=tiny_model, args=args, tokenizer=tokenizer)
+    assert trainer.processing_class is tokenizer and trainer.tokenizer is tokenizer
+    assert trainer.data_collator.tokenizer is tokenizer  # DataCollatorWithPadding by default
+    trainer.save_model()
+    assert {"tokenizer.json", "tokenizer_config.json", "model.safetensors"} <= set(os.listdir(tmp_path))
+    reloaded = leanformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    assert reloaded("a test")["input_ids"] == tokenizer("a test")["input_ids"]
+
+
+def test_early_stopping(tmp_path, tiny_model, rows):
+    from leanformers.training import EarlyStoppingCallback
+
+    args = TrainingArguments(output_dir=str(tmp_path), num_train_epochs=10, per_device_train_batch_size=8,
+                             eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
+                             metric_for_best_model="accuracy", disable_tqdm=True)
+    scores = iter([0.5, 0.6, 0.6, 0.55, 0.9, 0.9])
+    trainer = Trainer(model=tiny_model, args=args, train_dataset=rows(16), eval_dataset=rows(4),
+                      compute_metrics=lambda p: {"accuracy": next(scores)},
+                      callbacks=[EarlyStoppingCallback(early_stopping_patience=2)])
+    out = trainer.train()
+    assert out.global_step == 8  # stopped after epoch 4: two evaluations without improvement
+    assert trainer.state.best_metric == 0.6 and trainer.state.best_model_checkpoint.endswith("checkpoint-4")
