@@ -238,7 +238,7 @@ def render(conversations, template: str, tools=None, documents=None, add_generat
 
 def apply_chat_template(tokenizer, conversation, chat_template=None, tools=None, documents=None,
                         add_generation_prompt=False, continue_final_message=False, tokenize=True, padding=False,
-                        truncation=False, max_length=None, return_tensors=None, return_dict=False,
+                        truncation=False, max_length=None, return_tensors=None, return_dict=True,
                         return_assistant_tokens_mask=False, tokenizer_kwargs=None, **template_kwargs):
     template = get_chat_template(tokenizer, chat_template, tools)
     if return_assistant_tokens_mask:

@@ -699,7 +699,7 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
     def apply_chat_template(self, conversation, chat_template=None, tools=None, documents=None,
                             add_generation_prompt=False, continue_final_message=False, tokenize=True,
                             padding=False, truncation=False, max_length=None, return_tensors=None,
-                            return_dict=False, return_assistant_tokens_mask=False, tokenizer_kwargs=None,
+                            return_dict=True, return_assistant_tokens_mask=False, tokenizer_kwargs=None,
                             **template_kwargs):
         """Render a conversation (or a batch) with the tokenizer's Jinja chat template; tokenize it if asked."""
         from .chat import apply_chat_template

@@ -305,4 +305,5 @@ def test_return_assistant_tokens_mask(backend):
     assert ours.apply_chat_template(CHAT, chat_template=ASSISTANT_TEMPLATE, tokenize=False) == \
         ref.apply_chat_template(CHAT, chat_template=ASSISTANT_TEMPLATE, tokenize=False)
     with pytest.raises(ValueError, match="requires `return_dict=True`"):
-        ours.apply_chat_template(CHAT, chat_template=ASSISTANT_TEMPLATE, return_assistant_tokens_mask=True)
+        ours.apply_chat_template(CHAT, chat_template=ASSISTANT_TEMPLATE, return_dict=False,
+                                  return_assistant_tokens_mask=True)

@@ -68,8 +68,11 @@ def test_chatml_matches_reference(backend, folder, kwargs):
     assert tok.chat_template == ref.chat_template == CHATML
     text = tok.apply_chat_template(CHAT, tokenize=False, **kwargs)
     assert text == ref.apply_chat_template(CHAT, tokenize=False, **kwargs)
-    ids = tok.apply_chat_template(CHAT, **kwargs)
+    ids = tok.apply_chat_template(CHAT, return_dict=False, **kwargs)
     assert ids == ref.apply_chat_template(CHAT, return_dict=False, **kwargs)
+    # like the reference 5.x, the default is a BatchEncoding ready for the model
+    ours, theirs = tok.apply_chat_template(CHAT, **kwargs), ref.apply_chat_template(CHAT, **kwargs)
+    assert dict(ours) == dict(theirs) and ours["input_ids"] == ids
     assert ids == tok(text, add_special_tokens=False)["input_ids"]
 
 
