@@ -88,11 +88,11 @@ class _GrowingLayer:
 
     @property
     def keys(self):
-        return None if self.k_buf is None else self.k_buf[:, :, : self.length]
+        return None if self.k_buf is None else self.k_buf.narrow(2, 0, self.length)
 
     @property
     def values(self):
-        return None if self.v_buf is None else self.v_buf[:, :, : self.length]
+        return None if self.v_buf is None else self.v_buf.narrow(2, 0, self.length)
 
     def reserve(self, capacity: int):
         """Make room for ``capacity`` tokens, keeping what is stored (needs one update first)."""
@@ -113,10 +113,11 @@ class _GrowingLayer:
         elif self.k_buf.shape[2] < needed:
             # double, so that n appends cost O(n) copies in all rather than O(n^2)
             self.reserve(max(needed, 2 * self.k_buf.shape[2]))
-        self.k_buf[:, :, self.length: needed] = key_states
-        self.v_buf[:, :, self.length: needed] = value_states
+        # narrow().copy_() rather than slice assignment: the same copy with less Python indexing
+        self.k_buf.narrow(2, self.length, n).copy_(key_states)
+        self.v_buf.narrow(2, self.length, n).copy_(value_states)
         self.length = needed
-        return self.keys, self.values
+        return self.k_buf.narrow(2, 0, needed), self.v_buf.narrow(2, 0, needed)
 
     def apply_batch(self, fn):
         if self.k_buf is not None:

@@ -36,7 +36,7 @@ class LogitsProcessorList(list):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.FloatTensor:
         for processor in self:
-            params = list(inspect.signature(processor.__call__).parameters)
+            params = _call_params(type(processor))
             if len(params) > 2:
                 missing = [p for p in params[2:] if p not in kwargs]
                 if missing:
@@ -46,6 +46,16 @@ class LogitsProcessorList(list):
             else:
                 scores = processor(input_ids, scores)
         return scores
+
+
+_CALL_PARAMS: dict[type, list[str]] = {}
+
+
+def _call_params(cls) -> list[str]:
+    """The parameter names of ``cls.__call__`` after self (inspected once per class: it is slow)."""
+    if cls not in _CALL_PARAMS:
+        _CALL_PARAMS[cls] = list(inspect.signature(cls.__call__).parameters)[1:]
+    return _CALL_PARAMS[cls]
 
 
 def _as_token_tensor(ids, device=None) -> torch.Tensor:
