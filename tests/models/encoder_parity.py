@@ -503,6 +503,17 @@ def test_training_matches_reference(arch, parity):
     ref_params = dict(ref.named_parameters())
     for name, param in ours.named_parameters():
         torch.testing.assert_close(param.grad, ref_params[name].grad, atol=ATOL, rtol=0, msg=name)
+    # gradient checkpointing recomputes activations: the same gradients
+    checkpointed = parity.lean(arch, head, folder, **_dropout_free(arch)).train()
+    checkpointed.gradient_checkpointing_enable()
+    import torch.utils.checkpoint as ckpt
+    from unittest import mock
+
+    with mock.patch.object(ckpt, "checkpoint", wraps=ckpt.checkpoint) as spy:
+        checkpointed(**inputs, **labels).loss.backward()
+    assert spy.call_count == checkpointed.config.num_hidden_layers
+    for name, param in checkpointed.named_parameters():
+        torch.testing.assert_close(param.grad, ref_params[name].grad, atol=ATOL, rtol=0, msg=name)
     dropping = parity.lean(arch, head, folder).train()
     torch.manual_seed(0)
     first = dropping(**inputs).logits
