@@ -133,10 +133,15 @@ class _AutoModel:
             hub_keys = ("revision", "cache_dir", "local_files_only", "token", "subfolder",
                         "force_download", "gguf_file")
             hub = {k: kwargs[k] for k in hub_keys if k in kwargs}
+            # loading options are not config fields: dtype="auto" given to the config would set
+            # config.dtype = "auto" and hide the dtype the checkpoint's config.json asks for
+            loading_keys = ("dtype", "torch_dtype", "device_map")
+            loading = {k: kwargs[k] for k in loading_keys if k in kwargs}
             config, kwargs = AutoConfig.from_pretrained(name_or_path, return_unused_kwargs=True,
                                                         **hub, **{k: v for k, v in kwargs.items()
-                                                                  if k not in hub})
+                                                                  if k not in hub and k not in loading})
             kwargs.update(hub)
+            kwargs.update(loading)
         return cls.model_class(config).from_pretrained(name_or_path, *model_args, config=config, **kwargs)
 
     @classmethod
