@@ -38,6 +38,7 @@ __all__ = ["Trainer"]
 
 logger = logging.getLogger("leanformers")
 
+
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
