@@ -142,12 +142,29 @@ def _default_model(task: str) -> str:
     return path
 
 
-def _load_tokenizer(tokenizer, model, model_name, config, hub: dict, use_fast: bool):
-    """The tokenizer object: given, loaded by name, or loaded from where the model came from."""
+def _split_gguf_path(model_name: str | None, gguf_file: str | None) -> tuple[str | None, str | None]:
+    """``model="dir/x.gguf"`` -> ``("dir", "x.gguf")``: a GGUF file loads as folder + ``gguf_file``,
+    the way ``from_pretrained(folder, gguf_file=name)`` takes it."""
+    if model_name is None or gguf_file is not None or not model_name.lower().endswith(".gguf"):
+        return model_name, gguf_file
+    if not os.path.isfile(model_name):
+        raise OSError(f"There is no GGUF file at {model_name!r}. Check the path, or pass the folder (or Hub "
+                      f"id) as model= and the file name as gguf_file=.")
+    folder, name = os.path.split(os.path.abspath(model_name))
+    return folder, name
+
+
+def _load_tokenizer(tokenizer, model, model_name, config, hub: dict, use_fast: bool, gguf_file=None):
+    """The tokenizer object: given, loaded by name, or loaded from where the model came from (from
+    the same GGUF file when the model came from one)."""
     from ..auto import AutoTokenizer
 
     if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike, tuple)):
         return tokenizer
+    if tokenizer is None and gguf_file is not None:
+        name = model_name or getattr(model, "name_or_path", None)
+        hub = {k: v for k, v in hub.items() if k != "force_download"}
+        return AutoTokenizer.from_pretrained(os.fspath(name), gguf_file=gguf_file, **hub)
     extra = {} if use_fast else {"use_fast": False}
     if isinstance(tokenizer, tuple):  # (name, kwargs), as the reference allows
         name, kwargs = tokenizer
@@ -171,8 +188,9 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
              model_kwargs: dict | None = None, pipeline_class=None, batch_size: int | None = None, **kwargs):
     """Build a pipeline for ``task`` (e.g. ``"text-classification"``), the reference's way.
 
-    ``model`` is a Hub id, a local folder, or a loaded model (the tokenizer then comes from the
-    model's ``name_or_path`` unless ``tokenizer`` is given). Without a model the task's default is
+    ``model`` is a Hub id, a local folder, a path to a ``.gguf`` file (or a folder / Hub id with
+    ``gguf_file="name.gguf"``: model and tokenizer then both load from that file), or a loaded model
+    (the tokenizer then comes from the model's ``name_or_path`` unless ``tokenizer`` is given). Without a model the task's default is
     used: for text-classification / sentiment-analysis, the sentiment model embedded in
     leanformers, loaded as float32 on the CPU. Without a task it is inferred from the model's
     architecture (``*ForSequenceClassification`` → text-classification, ``*ForCausalLM`` →
@@ -208,7 +226,11 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
     model_name = model if isinstance(model, str) else None
+    gguf_file = kwargs.pop("gguf_file", None) or model_kwargs.pop("gguf_file", None)
+    model_name, gguf_file = _split_gguf_path(model_name, gguf_file)
 
+    if task is None and gguf_file is not None:
+        task = "text-generation"  # GGUF files hold causal language models
     if task is None:
         architectures = None
         if model_name is not None:
@@ -244,12 +266,14 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
             if "dtype" in model_kwargs or "torch_dtype" in model_kwargs:
                 raise ValueError("dtype is given twice (argument and model_kwargs). Keep one.")
             model_kwargs["dtype"] = dtype
+        if gguf_file is not None:
+            model_kwargs["gguf_file"] = gguf_file
         model = auto_class.from_pretrained(model_name, config=config, **{**hub, **model_kwargs})
     if getattr(pipeline_class, "_load_tokenizer", True) is not False:
         tokenizer_hub = dict(hub)
         if "cache_dir" in model_kwargs:
             tokenizer_hub.setdefault("cache_dir", model_kwargs["cache_dir"])
-        tokenizer = _load_tokenizer(tokenizer, model, model_name, config, tokenizer_hub, use_fast)
+        tokenizer = _load_tokenizer(tokenizer, model, model_name, config, tokenizer_hub, use_fast, gguf_file)
 
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
