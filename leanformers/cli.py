@@ -2,8 +2,10 @@
 
     leanformers run sentiment-analysis "I love this" "I hate this"     # JSON results on stdout
     leanformers run feature-extraction "hello" --model ./my-bert --device cpu
-    leanformers run text-generation "Once upon a time" -m ./gpt2 -p max_new_tokens=20 -p do_sample=false
+    leanformers run text-generation "Once upon a time" -m ./gpt2 -p max_new_tokens=20 -p do_sample=true
+    leanformers run text-generation "What is the capital of France?" -m ./SmolLM2-135M-Instruct.Q4_1.gguf
     echo "one text per line" | leanformers run text-classification --model ./clf
+    leanformers chat --model ./SmolLM2-135M-Instruct.Q4_1.gguf --system "Answer briefly."
     leanformers env                                                    # versions, for bug reports
 
 Each subcommand is one ``add_<name>_command(subparsers)`` function listed in ``COMMANDS``: it adds
@@ -60,16 +62,41 @@ def _run(args) -> int:
     pipe_kwargs = dict(args.param)
     if args.top_k is not None:
         pipe_kwargs["top_k"] = None if args.top_k == "all" else int(args.top_k)
+    if args.gguf_file is not None:
+        pipe_kwargs["gguf_file"] = args.gguf_file
     try:
         pipe = pipeline(args.task, model=args.model, device=_parse_device(args.device), dtype=args.dtype,
                         batch_size=args.batch_size, **pipe_kwargs)
-        results = pipe(texts)
+        call_kwargs = {}
+        if pipe.task == "text-generation" and "do_sample" not in pipe_kwargs:
+            call_kwargs["do_sample"] = False  # the command is greedy (reproducible) unless asked to sample
+        results = pipe(_as_chats(texts, pipe, args), **call_kwargs)
     except (KeyError, ValueError, OSError, RuntimeError, ImportError, TypeError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         raise CommandError(message) from None
     json.dump(_jsonable(results), sys.stdout, ensure_ascii=False, indent=args.indent)
     sys.stdout.write("\n")
     return 0
+
+
+def _as_chats(texts: list[str], pipe, args) -> list:
+    """text-generation with a chat model: each text becomes one user message of its own chat (the
+    pipeline renders it with the tokenizer's chat template), else the texts are continued as they are."""
+    template = getattr(pipe.tokenizer, "chat_template", None)
+    if pipe.task != "text-generation":
+        if args.chat or args.system is not None:
+            raise CommandError(f"--chat and --system apply to text-generation, not to {pipe.task}.")
+        return texts
+    use_chat = bool(template) if args.chat is None else args.chat
+    if use_chat and not template:
+        raise CommandError(f"--chat needs a tokenizer with a chat template, and {args.model}'s has none. "
+                           f"Drop --chat to continue the texts as they are.")
+    if not use_chat:
+        if args.system is not None:
+            raise CommandError("--system needs chat prompts: drop --no-chat (or --system).")
+        return texts
+    system = [{"role": "system", "content": args.system}] if args.system is not None else []
+    return [system + [{"role": "user", "content": text}] for text in texts]
 
 
 def _top_k(value: str):
@@ -105,16 +132,196 @@ def add_run_command(subparsers):
                                 "feature-extraction, text-generation")
     p.add_argument("texts", nargs="*", help="texts to process; none or '-' reads standard input")
     p.add_argument("--model", "-m", default=None,
-                   help="Hub id or local folder (default: the task's default model, if it has one)")
+                   help="Hub id, local folder or .gguf file (default: the task's default model, if it has one)")
+    p.add_argument("--gguf-file", default=None, metavar="NAME",
+                   help="load model and tokenizer from this GGUF file inside the --model folder or Hub repo")
     p.add_argument("--batch-size", "-b", type=_positive_int, default=None, help="texts per forward pass (default 32)")
     p.add_argument("--device", "-d", default=None, help="cpu, cuda, cuda:0, 0, -1 ... (default: CUDA if available)")
     p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the checkpoint's own)")
     p.add_argument("--top-k", type=_top_k, default=None, help="text-classification: labels per text, or 'all'")
     p.add_argument("--param", "-p", type=_param, action="append", default=[], metavar="KEY=VALUE",
                    help="a pipeline parameter, repeatable: -p function_to_apply=sigmoid, "
-                        "-p max_new_tokens=20 -p do_sample=false")
+                        "-p max_new_tokens=20 -p do_sample=true")
+    p.add_argument("--chat", action=argparse.BooleanOptionalAction, default=None,
+                   help="text-generation: send each text as a user message, rendered with the tokenizer's "
+                        "chat template, and print the conversation with the assistant's reply (default: on "
+                        "when the tokenizer has a chat template, as instruct models do; --no-chat continues "
+                        "the raw text). Decoding is greedy unless -p do_sample=true (then the pipeline's "
+                        "temperature 0.7); up to 256 new tokens unless -p max_new_tokens=N")
+    p.add_argument("--system", default=None, help="text-generation with --chat: a system message before each text")
     p.add_argument("--indent", type=int, default=None, help="indent the JSON output by this many spaces")
     p.set_defaults(handler=_run)
+
+
+# ---- chat --------------------------------------------------------------------------------------
+CHAT_HELP = "/reset forgets the conversation, /exit or /quit (or Ctrl-D) ends it, Ctrl-C stops a reply"
+
+
+def chat_loop(read_line, reply, write, system: str | None = None) -> list[dict]:
+    """The conversation, independent of any model (tests drive it with a fake ``reply``).
+
+    ``read_line()`` gives the next line, or None at the end of the input. Each line is a command
+    (``/exit``, ``/quit``, ``/reset``, ``/help``) or a user turn: ``reply(messages, emit)`` then
+    writes the assistant's answer piece by piece through ``emit`` and the answer joins the history.
+    Ctrl-C during a reply stops that reply (the part already shown is kept) and the chat goes on.
+    Returns the history at the end.
+    """
+    start = [{"role": "system", "content": system}] if system is not None else []
+    history = list(start)
+    while True:
+        line = read_line()
+        if line is None:
+            break
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            break
+        if text == "/reset":
+            history = list(start)
+            write("(conversation cleared)\n")
+            continue
+        if text == "/help":
+            write(CHAT_HELP + "\n")
+            continue
+        history.append({"role": "user", "content": text})
+        pieces = []
+
+        def emit(piece: str):
+            pieces.append(piece)
+            write(piece)
+
+        try:
+            reply(history, emit)
+        except KeyboardInterrupt:
+            write(" [stopped]\n" if pieces else "[stopped]\n")
+            if not pieces:  # nothing was said: as if the question had not been asked
+                history.pop()
+                continue
+        except (ValueError, RuntimeError) as e:  # e.g. the conversation outgrew the model's context
+            history.pop()
+            write(f"[error: {e} /reset starts a new conversation]\n")
+            continue
+        else:
+            write("\n")
+        history.append({"role": "assistant", "content": "".join(pieces)})
+    return history
+
+
+def _model_reply(model, tokenizer, generate_kwargs: dict):
+    """``reply(messages, emit)`` for ``chat_loop``: render the chat with the tokenizer's template and
+    generate, streaming the new text (special tokens left out) to ``emit`` as it comes."""
+    from .generation.streamers import TextStreamer
+
+    class EmittingStreamer(TextStreamer):
+        def __init__(self, emit):
+            super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+            self.emit = emit
+
+        def on_finalized_text(self, text: str, stream_end: bool = False):
+            if text:
+                self.emit(text)
+
+    def reply(messages, emit):
+        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
+                                               return_tensors="pt")
+        inputs = {name: tensor.to(model.device) for name, tensor in inputs.items()}
+        model.generate(**inputs, streamer=EmittingStreamer(emit), **generate_kwargs)
+
+    return reply
+
+
+def _read_line_function(stdin, write):
+    """Lines from a terminal (with a prompt and line editing) or from a pipe; None at the end."""
+    if not stdin.isatty():
+        def read_piped():
+            line = stdin.readline()
+            return line if line else None
+        return read_piped
+
+    try:
+        import readline  # noqa: F401  (arrow keys and history at the prompt, where available)
+    except ImportError:
+        pass
+
+    def read_terminal():
+        try:
+            return input(">>> ")
+        except EOFError:
+            write("\n")
+            return None
+        except KeyboardInterrupt:  # at the prompt: drop the line, keep the chat
+            write(f"\n({CHAT_HELP})\n")
+            return ""
+    return read_terminal
+
+
+def _chat(args) -> int:
+    if not args.do_sample and (args.temperature is not None or args.top_p is not None):
+        raise CommandError("--temperature and --top-p apply only when sampling: add --do-sample.")
+    from .pipelines import pipeline
+
+    extra = {"gguf_file": args.gguf_file} if args.gguf_file is not None else {}
+    try:
+        pipe = pipeline("text-generation", model=args.model, device=_parse_device(args.device),
+                        dtype=args.dtype, **extra)
+    except (KeyError, ValueError, OSError, RuntimeError, ImportError, TypeError) as e:
+        raise CommandError(str(e)) from None
+    model, tokenizer = pipe.model, pipe.tokenizer
+    if not getattr(tokenizer, "chat_template", None):
+        raise CommandError(f"{args.model}'s tokenizer has no chat template, so a conversation cannot be "
+                           f"rendered; use a chat (instruct) model, or `leanformers run text-generation "
+                           f"--no-chat` to continue plain text.")
+    generate_kwargs = {"max_new_tokens": args.max_new_tokens, "do_sample": args.do_sample}
+    if args.do_sample:
+        generate_kwargs.update({k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p))
+                                if v is not None})
+    if getattr(tokenizer, "pad_token_id", None) is not None:
+        generate_kwargs["pad_token_id"] = tokenizer.pad_token_id
+
+    def write(text: str):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    if sys.stdin.isatty():
+        write(f"Chatting with {args.model} ({CHAT_HELP}).\n")
+    chat_loop(_read_line_function(sys.stdin, write), _model_reply(model, tokenizer, generate_kwargs), write,
+              system=args.system)
+    return 0
+
+
+def _non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if number >= 0:
+        return number
+    raise argparse.ArgumentTypeError("must be a number >= 0")
+
+
+def add_chat_command(subparsers):
+    p = subparsers.add_parser(
+        "chat", help="chat with a model in the terminal, replies streamed as they are generated",
+        description="An interactive chat: each line you type is a user message; the whole conversation "
+                    "is rendered with the tokenizer's chat template and the reply is printed token by "
+                    f"token. {CHAT_HELP}. Lines can also be piped in. Decoding is greedy unless "
+                    "--do-sample is given.",
+    )
+    p.add_argument("--model", "-m", required=True,
+                   help="a chat (instruct) model: Hub id, local folder, or .gguf file")
+    p.add_argument("--gguf-file", default=None, metavar="NAME",
+                   help="load model and tokenizer from this GGUF file inside the --model folder or Hub repo")
+    p.add_argument("--system", default=None, help="a system message that starts the conversation")
+    p.add_argument("--max-new-tokens", type=_positive_int, default=256, help="longest reply, in tokens (default 256)")
+    p.add_argument("--do-sample", action="store_true", help="sample the replies instead of greedy decoding")
+    p.add_argument("--temperature", type=_non_negative_float, default=None,
+                   help="with --do-sample: the sampling temperature")
+    p.add_argument("--top-p", type=_non_negative_float, default=None,
+                   help="with --do-sample: nucleus sampling's probability mass")
+    p.add_argument("--device", "-d", default=None, help="cpu, cuda, cuda:0, 0, -1 ... (default: CUDA if available)")
+    p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the checkpoint's own)")
+    p.set_defaults(handler=_chat)
 
 
 # ---- env ---------------------------------------------------------------------------------------
@@ -183,7 +390,7 @@ def add_env_command(subparsers):
 
 # ---- the command -------------------------------------------------------------------------------
 # one registration function per subcommand; a new command adds its function here
-COMMANDS = [add_run_command, add_env_command]
+COMMANDS = [add_run_command, add_chat_command, add_env_command]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,7 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # argparse fills a `nargs="*"` positional only before the first option, so the texts of
+        # `run TASK --model M "text"` come back as extras: they belong to the texts, in order
+        if getattr(args, "texts", None) is None or any(e.startswith("-") and e != "-" for e in extras):
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args.texts = list(args.texts) + extras
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
         return 2
