@@ -123,16 +123,17 @@ class BertSelfAttention(nn.Module):
         self.dropout_prob = config.attention_probs_dropout_prob
         self.is_causal = bool(config.is_decoder)
 
-    def forward(self, hidden_states, mask=None, output_attentions=False):
+    def forward(self, hidden_states, mask=None, output_attentions=False, first_token_only=False):
         batch, seq_len, _ = hidden_states.shape
-        heads = (batch, seq_len, self.num_heads, self.head_dim)
-        query = self.query(hidden_states).view(heads).transpose(1, 2)
+        heads = (batch, -1, self.num_heads, self.head_dim)
+        queries = hidden_states[:, :1] if first_token_only else hidden_states
+        query = self.query(queries).view(heads).transpose(1, 2)
         key = self.key(hidden_states).view(heads).transpose(1, 2)
         value = self.value(hidden_states).view(heads).transpose(1, 2)
         context, weights = sdpa_attention(query, key, value, mask, is_causal=self.is_causal,
                                           dropout=self.dropout_prob if self.training else 0.0,
                                           need_weights=output_attentions)
-        return context.transpose(1, 2).reshape(batch, seq_len, -1), weights
+        return context.transpose(1, 2).reshape(batch, queries.shape[1], -1), weights
 
 
 class BertSelfOutput(nn.Module):
@@ -152,9 +153,10 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, hidden_states, mask=None, output_attentions=False):
-        context, weights = self.self(hidden_states, mask, output_attentions)
-        return self.output(context, hidden_states), weights
+    def forward(self, hidden_states, mask=None, output_attentions=False, first_token_only=False):
+        context, weights = self.self(hidden_states, mask, output_attentions, first_token_only)
+        residual = hidden_states[:, :1] if first_token_only else hidden_states
+        return self.output(context, residual), weights
 
 
 class BertIntermediate(nn.Module):
@@ -185,8 +187,8 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, hidden_states, mask=None, output_attentions=False):
-        attention_output, weights = self.attention(hidden_states, mask, output_attentions)
+    def forward(self, hidden_states, mask=None, output_attentions=False, first_token_only=False):
+        attention_output, weights = self.attention(hidden_states, mask, output_attentions, first_token_only)
         return self.output(self.intermediate(attention_output), attention_output), weights
 
 
@@ -196,18 +198,26 @@ class BertEncoder(nn.Module):
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
         self.gradient_checkpointing = False
 
-    def forward(self, hidden_states, mask=None, output_attentions=False, output_hidden_states=False):
-        """-> (last hidden state, all hidden states or None, all attentions or None)"""
+    def forward(self, hidden_states, mask=None, output_attentions=False, output_hidden_states=False,
+                first_token_only=False):
+        """-> (last hidden state, all hidden states or None, all attentions or None)
+
+        ``first_token_only``: the caller reads only the first ([CLS]) position of the last layer
+        (the pooler does), so that layer computes keys and values for every token but its
+        queries, attention output and feed-forward for the first token alone.
+        """
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
-        for layer in self.layer:
+        last = len(self.layer) - 1
+        for i, layer in enumerate(self.layer):
+            first_only = first_token_only and i == last
             if self.gradient_checkpointing and self.training:
                 from torch.utils.checkpoint import checkpoint
 
-                hidden_states, weights = checkpoint(layer, hidden_states, mask, output_attentions,
+                hidden_states, weights = checkpoint(layer, hidden_states, mask, output_attentions, first_only,
                                                     use_reentrant=False)
             else:
-                hidden_states, weights = layer(hidden_states, mask, output_attentions)
+                hidden_states, weights = layer(hidden_states, mask, output_attentions, first_only)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
@@ -339,7 +349,10 @@ class BertModel(BertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None,
-                **kwargs):
+                pooled_only=False, **kwargs):
+        """``pooled_only=True`` (a leanformers extra, for heads that read only ``pooler_output``) skips
+        the last layer's work for every position but [CLS]: ``last_hidden_state`` then holds that
+        position alone. It needs an encoder with a pooler, and no hidden states or attentions."""
         check_input_ids(input_ids, inputs_embeds)
         output_attentions, output_hidden_states, return_dict = self._outputs(
             output_attentions, output_hidden_states, return_dict)
@@ -353,7 +366,10 @@ class BertModel(BertPreTrainedModel):
             mask = causal_padding_mask(attention_mask, seq_len, seq_len, hidden.device)
         else:
             mask = padding_mask(attention_mask, batch, seq_len)
-        hidden, all_hidden, all_attentions = self.encoder(hidden, mask, output_attentions, output_hidden_states)
+        first_only = (pooled_only and self.pooler is not None and not self.config.is_decoder
+                      and not output_attentions and not output_hidden_states)
+        hidden, all_hidden, all_attentions = self.encoder(hidden, mask, output_attentions, output_hidden_states,
+                                                          first_only)
         pooled = self.pooler(hidden) if self.pooler is not None else None
         out = BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=hidden, pooler_output=pooled, hidden_states=all_hidden, attentions=all_attentions)
@@ -453,7 +469,8 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
         output_attentions, output_hidden_states, return_dict = self._outputs(
             output_attentions, output_hidden_states, return_dict)
         body = self.bert(**_body_kwargs(input_ids, attention_mask, token_type_ids, position_ids,
-                                        inputs_embeds, output_attentions, output_hidden_states))
+                                        inputs_embeds, output_attentions, output_hidden_states),
+                         pooled_only=True)
         logits = self.cls(body.pooler_output)
         loss = None
         if labels is not None:  # 0: B continues A, 1: B is random
@@ -482,7 +499,8 @@ class BertForSequenceClassification(BertPreTrainedModel):
         output_attentions, output_hidden_states, return_dict = self._outputs(
             output_attentions, output_hidden_states, return_dict)
         body = self.bert(**_body_kwargs(input_ids, attention_mask, token_type_ids, position_ids,
-                                        inputs_embeds, output_attentions, output_hidden_states))
+                                        inputs_embeds, output_attentions, output_hidden_states),
+                         pooled_only=True)
         logits = self.classifier(self.dropout(body.pooler_output))
         loss = classification_loss(logits, labels, self.config) if labels is not None else None
         return _finish(SequenceClassifierOutput, return_dict, body, loss=loss, logits=logits)
@@ -518,7 +536,8 @@ class BertForMultipleChoice(BertPreTrainedModel):
         body = self.bert(**_body_kwargs(
             _flatten_choices("input_ids", input_ids, 1), _flatten_choices("attention_mask", attention_mask, 1),
             _flatten_choices("token_type_ids", token_type_ids, 1), _flatten_choices("position_ids", position_ids, 1),
-            _flatten_choices("inputs_embeds", inputs_embeds, 2), output_attentions, output_hidden_states))
+            _flatten_choices("inputs_embeds", inputs_embeds, 2), output_attentions, output_hidden_states),
+            pooled_only=True)
         logits = self.classifier(self.dropout(body.pooler_output)).view(-1, num_choices)
         loss = F.cross_entropy(logits, labels.to(logits.device)) if labels is not None else None
         return _finish(MultipleChoiceModelOutput, return_dict, body, loss=loss, logits=logits)

@@ -123,3 +123,23 @@ def test_minilm_as_sequence_classifier(minilm_dir, caplog):
     weight, bias = model.classifier.weight, model.classifier.bias
     assert weight.shape == (2, 384) and torch.equal(bias, torch.zeros(2))
     assert 0.015 < weight.std().item() < 0.025  # normal(0, initializer_range=0.02)
+
+
+def test_pooled_only_skips_work_but_not_the_numbers():
+    """Heads that read only the pooled [CLS] output run the last layer for [CLS] alone."""
+    import torch
+    from leanformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+                                                     num_attention_heads=4, intermediate_size=37)).eval()
+    ids = torch.randint(1, 99, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    full = model.bert(input_ids=ids, attention_mask=mask)
+    short = model.bert(input_ids=ids, attention_mask=mask, pooled_only=True)
+    assert short.last_hidden_state.shape == (3, 1, 32)
+    torch.testing.assert_close(short.last_hidden_state[:, 0], full.last_hidden_state[:, 0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(short.pooler_output, full.pooler_output, rtol=0, atol=1e-6)
+    # asking for hidden states turns it off: every position is then computed
+    assert model.bert(input_ids=ids, pooled_only=True, output_hidden_states=True).last_hidden_state.shape[1] == 9
