@@ -5,7 +5,7 @@
     leanformers run text-generation "Once upon a time" -m ./gpt2 -p max_new_tokens=20 -p do_sample=true
     leanformers run text-generation "What is the capital of France?" -m ./SmolLM2-135M-Instruct.Q4_1.gguf
     echo "one text per line" | leanformers run text-classification --model ./clf
-    leanformers chat --model ./SmolLM2-135M-Instruct.Q4_1.gguf --system "Answer briefly."
+    leanformers chat --model ./SmolLM2-135M-Instruct.Q4_1.gguf --system "You are a concise assistant."
     leanformers env                                                    # versions, for bug reports
 
 Each subcommand is one ``add_<name>_command(subparsers)`` function listed in ``COMMANDS``: it adds

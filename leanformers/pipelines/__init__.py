@@ -190,11 +190,12 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
 
     ``model`` is a Hub id, a local folder, a path to a ``.gguf`` file (or a folder / Hub id with
     ``gguf_file="name.gguf"``: model and tokenizer then both load from that file), or a loaded model
-    (the tokenizer then comes from the model's ``name_or_path`` unless ``tokenizer`` is given). Without a model the task's default is
-    used: for text-classification / sentiment-analysis, the sentiment model embedded in
-    leanformers, loaded as float32 on the CPU. Without a task it is inferred from the model's
-    architecture (``*ForSequenceClassification`` → text-classification, ``*ForCausalLM`` →
-    text-generation, a bare ``*Model`` → feature-extraction).
+    (the tokenizer then comes from the model's ``name_or_path`` unless ``tokenizer`` is given).
+    Without a model the task's default is used: for text-classification / sentiment-analysis, the
+    sentiment model embedded in leanformers, loaded as float32 on the CPU. Without a task it is
+    inferred from the model's architecture (``*ForSequenceClassification`` → text-classification,
+    ``*ForCausalLM`` → text-generation, a bare ``*Model`` → feature-extraction; a GGUF file →
+    text-generation).
 
     ``device``: -1 or "cpu", an index like 0 (CUDA), "cuda:0", or a ``torch.device``; by default
     CUDA when available (as the reference), except for an embedded default model (CPU).
