@@ -37,6 +37,7 @@ SCRIPT = textwrap.dedent('''
             return SequenceClassifierOutput(loss=loss, logits=logits)
 
     out, batch = sys.argv[1], int(sys.argv[2])
+    torch.set_num_threads(1)  # the same float reduction order in every process
     g = torch.Generator().manual_seed(0)
     rows = [{"input_ids": torch.randint(2, 50, (6,), generator=g).tolist(), "label": i % 3 % 2} for i in range(32)]
     torch.manual_seed(0)
@@ -66,12 +67,13 @@ def test_two_processes_equal_one(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     one, two = tmp_path / "one", tmp_path / "two"
-    argv = sys.argv
+    argv, threads = sys.argv, torch.get_num_threads()
     try:  # the one-process run in this interpreter: no second torch start-up
         sys.argv = [str(script), str(one), "8"]
         runpy.run_path(str(script), run_name="__main__")
     finally:
         sys.argv = argv
+        torch.set_num_threads(threads)
     _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
           str(script), str(two), "4"], tmp_path)
 
