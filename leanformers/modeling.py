@@ -473,6 +473,7 @@ class PreTrainedModel(nn.Module):
         parent = os.path.dirname(os.path.abspath(save_directory))
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".tmp-save-", dir=parent)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the saved folder must not be
         try:
             written = {"config.json"}
             write_text_atomic(os.path.join(tmp, "config.json"), self.config.to_json_string())
@@ -506,6 +507,12 @@ class PreTrainedModel(nn.Module):
 
 _WEIGHT_FILE = re.compile(r"^(model(-\d{5}-of-\d{5})?\.safetensors|model\.safetensors\.index\.json|"
                           r"pytorch_model(-\d{5}-of-\d{5})?\.bin|pytorch_model\.bin\.index\.json)$")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _swap_into_place(tmp: str, target: str, written: set[str]):

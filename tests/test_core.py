@@ -386,3 +386,14 @@ def test_model_output_access():
     assert out.to_tuple() == (out.logits,)
     with_loss = SequenceClassifierOutput(loss=torch.tensor(1.0), logits=torch.ones(1, 2))
     assert with_loss[1] is with_loss.logits
+
+
+def test_saved_folder_and_files_are_not_private(body_dir, tmp_path):
+    """Temporary folders are private (0700); the saved folder must get the usual umask-based mode."""
+    path, model = body_dir
+    mask = os.umask(0)
+    os.umask(mask)
+    model.save_pretrained(tmp_path / "public")
+    assert (os.stat(tmp_path / "public").st_mode & 0o777) == 0o777 & ~mask
+    for name in os.listdir(tmp_path / "public"):
+        assert (os.stat(tmp_path / "public" / name).st_mode & 0o777) == 0o666 & ~mask, name

@@ -366,7 +366,9 @@ class BertModel(BertPreTrainedModel):
             mask = causal_padding_mask(attention_mask, seq_len, seq_len, hidden.device)
         else:
             mask = padding_mask(attention_mask, batch, seq_len)
-        first_only = (pooled_only and self.pooler is not None and not self.config.is_decoder
+        # inference only: in training the skipped positions would change how much dropout randomness
+        # is drawn, and seeded runs must reproduce the reference's curve
+        first_only = (pooled_only and not self.training and self.pooler is not None and not self.config.is_decoder
                       and not output_attentions and not output_hidden_states)
         hidden, all_hidden, all_attentions = self.encoder(hidden, mask, output_attentions, output_hidden_states,
                                                           first_only)

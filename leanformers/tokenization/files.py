@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+
+from ..configuration import write_text_atomic as atomic_write_text
 
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
@@ -20,19 +21,6 @@ _NOT_SAVED = {"name_or_path", "special_tokens_map_file", "tokenizer_file", "devi
               "files_loaded", "vocab_file", "merges_file", "added_tokens_decoder", "additional_special_tokens",
               "cache_dir", "revision", "token", "local_files_only", "subfolder", "force_download", "proxies",
               "trust_remote_code", "_from_auto", "use_fast", "tokenizer_type"}
-
-
-def atomic_write_text(path: str, text: str):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _jsonable(value):
