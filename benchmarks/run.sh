@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 PY=.venv/bin/python
 OUT=benchmarks/out
-MODELS=$OUT/models
+MODELS=$(pwd)/$OUT/models  # absolute: workers run in an empty temporary folder
 mkdir -p "$OUT"
 [ -f "$MODELS/MANIFEST.json" ] || $PY benchmarks/make_models.py --out "$MODELS"
 for impl in transformers leanformers; do
