@@ -175,7 +175,7 @@ def plan(models, tok150k):
         ("tokenize_10mb_offsets", "tokenize_10mb", {"path": minilm, "corpus": corpus}, 2, "mb_per_s", "higher"),
         ("pipeline_tokenizer_share", "pipeline_share",
          {"path": os.path.join(models, "bert-base-random"), "corpus": corpus}, 1, "tokenizer_share", "lower"),
-        ("train_steps", "train", {"path": minilm, "corpus": corpus, "steps": 30}, 2, "steps_per_s", "higher"),
+        ("train_steps", "train", {"path": minilm, "corpus": corpus, "steps": 30}, 4, "steps_per_s", "higher"),
         ("gguf_load", "gguf_load", {}, 3, "load_s", "lower"),
         ("smollm_generate_b1", "smollm_generate", {"batch": 1, "new_tokens": 128}, 2, "new_tokens_per_s", "higher"),
         ("smollm_generate_b8", "smollm_generate", {"batch": 8, "new_tokens": 128}, 2, "new_tokens_per_s", "higher"),
