@@ -9,33 +9,19 @@ from __future__ import annotations
 import regex
 
 from .normalized import CHARS_TO_BYTES
-from .schema import ComponentSequence, field, make_pattern, pattern_to_json, registry
+from .schema import Component, ComponentSequence, field, make_pattern, pattern_to_json, registry
 
 __all__ = ["Decoder", "ByteLevel", "WordPiece", "Metaspace", "BPEDecoder", "ByteFallback", "Fuse", "Strip", "Replace",
            "CTC", "Sequence", "decoder_from_dict"]
 
 
-class Decoder:
-    type_name = ""
+class Decoder(Component):
 
     def decode_chain(self, tokens: list) -> list:
         raise NotImplementedError
 
     def decode(self, tokens) -> str:
         return "".join(self.decode_chain(list(tokens)))
-
-    def to_dict(self):
-        return {"type": self.type_name}
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls()
-
-    def __repr__(self):
-        return f"{type(self).__name__}({self.to_dict()})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.to_dict() == other.to_dict()
 
 
 class ByteLevel(Decoder):

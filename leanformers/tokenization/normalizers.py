@@ -15,7 +15,7 @@ import unicodedata
 import regex
 
 from .normalized import WS_CLASS, WHITESPACE, Piece
-from .schema import ComponentSequence, field, make_pattern, pattern_to_json, registry
+from .schema import Component, ComponentSequence, field, make_pattern, pattern_to_json, registry
 
 __all__ = [
     "Normalizer", "NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Strip", "StripAccents", "Replace",
@@ -23,8 +23,7 @@ __all__ = [
 ]
 
 
-class Normalizer:
-    type_name = ""
+class Normalizer(Component):
 
     def normalize(self, piece: Piece) -> None:
         raise NotImplementedError
@@ -34,18 +33,6 @@ class Normalizer:
         self.normalize(piece)
         return piece.text
 
-    def to_dict(self) -> dict:
-        return {"type": self.type_name}
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        return cls()
-
-    def __repr__(self):
-        return f"{type(self).__name__}({self.to_dict()})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.to_dict() == other.to_dict()
 
 
 # ---- Unicode normalization forms --------------------------------------------------------------

@@ -15,7 +15,7 @@ from .normalized import (
     ASCII_TO_BYTE_CHARS, BYTES_TO_CHARS, PUNCT_CLASS, WS_CLASS, Piece, behavior_from_json, behavior_to_json,
     regex_matches, split_piece,
 )
-from .schema import ComponentSequence, field, make_pattern, pattern_to_json, registry
+from .schema import Component, ComponentSequence, field, make_pattern, pattern_to_json, registry
 
 __all__ = [
     "PreTokenizer", "ByteLevel", "Metaspace", "Whitespace", "WhitespaceSplit", "BertPreTokenizer", "Punctuation",
@@ -32,8 +32,7 @@ _PUNCT_RE = regex.compile(rf"[{PUNCT_CLASS}]")
 _DIGIT_RE = regex.compile(r"\p{N}")
 
 
-class PreTokenizer:
-    type_name = ""
+class PreTokenizer(Component):
 
     def pre_tokenize(self, pieces: list) -> list:
         out = []
@@ -57,18 +56,6 @@ class PreTokenizer:
         """[(word, (start, end)), ...] with offsets into `text` (as the reference's helper)."""
         return [(p.text, p.original_span(0, len(p.text))) for p in self.pre_tokenize([Piece(text)])]
 
-    def to_dict(self):
-        return {"type": self.type_name}
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls()
-
-    def __repr__(self):
-        return f"{type(self).__name__}({self.to_dict()})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.to_dict() == other.to_dict()
 
 
 def _regex_words(piece: Piece, pattern) -> list:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from .encoding import Encoding
 from .normalized import WHITESPACE
-from .schema import ComponentSequence, field, registry
+from .schema import Component, ComponentSequence, field, registry
 
 __all__ = ["PostProcessor", "TemplateProcessing", "BertProcessing", "RobertaProcessing", "ByteLevel", "Sequence",
            "post_processor_from_dict"]
 
 
-class PostProcessor:
-    type_name = ""
+class PostProcessor(Component):
 
     def num_special_tokens_to_add(self, is_pair: bool) -> int:
         return self.added_tokens(is_pair)
@@ -36,16 +35,6 @@ class PostProcessor:
         if len(encodings) == 1:
             return encodings[0]
         return Encoding.merge(encodings, False)
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls()
-
-    def __repr__(self):
-        return f"{type(self).__name__}({self.to_dict()})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.to_dict() == other.to_dict()
 
 
 def _set_sequence_id(e: Encoding, i: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import regex
 
-__all__ = ["Regex", "field", "registry", "make_pattern", "pattern_to_json", "ComponentSequence"]
+__all__ = ["Regex", "field", "registry", "make_pattern", "pattern_to_json", "Component", "ComponentSequence"]
 
 _MISSING = object()
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", str: "a string", list: "a list", dict: "an object", float: "a number"}
@@ -65,6 +65,27 @@ def registry(d, types: dict, kind: str):
         raise
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise ValueError(f"{kind} {type_name}: malformed field ({type(exc).__name__}: {exc})") from None
+
+
+class Component:
+    """What every tokenizer.json component shares: its JSON `type`, (de)serialisation of a component
+    without fields, and equality / repr by its JSON form. Components with fields override the two
+    dict methods."""
+
+    type_name = ""
+
+    def to_dict(self) -> dict:
+        return {"type": self.type_name}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return cls()
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.to_dict()})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.to_dict() == other.to_dict()
 
 
 class ComponentSequence:
