@@ -118,7 +118,7 @@ def causal_padding_mask(attention_mask: torch.Tensor | None, query_len: int, key
     """Boolean (batch|1, 1, query_len, key_len) mask for decoders: causal, padding, sliding window.
 
     The queries are the last ``query_len`` of ``key_len`` positions (a KV cache holds the rest).
-    Returns None when plain causal masking is enough (SDPA's ``is_causal`` path handles it).
+    A fully padded query row may still see itself, so SDPA never returns NaN for it.
     """
     offset = key_len - query_len
     q = torch.arange(query_len, device=device)[:, None] + offset

@@ -28,15 +28,6 @@ CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\
           "{% endif %}")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # the subprocesses run with one thread; the same here gives the same greedy tokens
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def write_chat_gguf(path, chat_template=CHATML):
     """A tiny random Llama with a byte-level BPE vocabulary and ChatML specials, as llama.cpp writes
     it. The weights are random (and large, so greedy decoding has no near-ties)."""

@@ -24,14 +24,6 @@ SMOL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ATOL = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models; OpenMP spinning on shared cores costs more than it gains
-    yield
-    torch.set_num_threads(previous)
-
-
 # ---- dequantisation -----------------------------------------------------------------------------
 # byte offsets of the float16 scales in each block: set to sane values (random bytes could be NaN)
 F16_OFFSETS = {"Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0], "Q2_K": [80, 82],

@@ -6,16 +6,6 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _one_torch_thread():
-    # tiny models: a second thread only adds synchronisation on a shared machine
-    torch = pytest.importorskip("torch")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="session")
 def tiny_gpt2(tmp_path_factory):
     """Folder of a reference-built tiny GPT-2 LM with its tokenizer."""

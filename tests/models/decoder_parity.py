@@ -22,16 +22,6 @@ TINY = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_l
 _FOLDERS = {}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on shared cores OpenMP's spinning makes
-    each op many times slower: run these tests on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory):
     """checkpoint(arch, head, **overrides) -> folder saved by the reference (cached per session)."""

@@ -8,16 +8,6 @@ from pipeline_fixtures import build_tiny_model
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _one_torch_thread():
-    # the models are tiny: a second thread only adds synchronisation on a shared 2-core machine
-    torch = pytest.importorskip("torch")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """``tiny_model(arch, head="sequence-classification", **config)`` -> a saved folder (cached)."""

@@ -26,13 +26,6 @@ TEXTS = ["Hello world, this is a test.", "  multiple   spaces\tand tabs ", "</s>
          "Ünïcödé ＦＵＬＬＷＩＤＴＨ ① text", "emoji 🤗 and 中文 <s>", "", "Café [CLS] [MASK] [SEP] x"]
 
 
-@pytest.fixture(params=["tokenizers", "leanformers"])
-def backend(request, monkeypatch):
-    if request.param == "tokenizers":
-        monkeypatch.setattr(tokenizer_module, "_backend_tokenizer_class", lambda: tokenizers.Tokenizer)
-    return request.param
-
-
 def _needs_sentencepiece():
     pytest.importorskip("sentencepiece", reason="the reference reads .model files only with sentencepiece")
     pytest.importorskip("google.protobuf", reason="the reference reads .model files only with protobuf")

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-import leanformers.tokenization.tokenizer as tokenizer_module
 from leanformers.tokenization.auto import load_tokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -24,23 +23,6 @@ CHAT = [
     {"role": "user", "content": "Hi there! ünï"},
     {"role": "assistant", "content": "Hello, how can I help?"},
 ]
-
-
-def _engine_available():
-    try:
-        from leanformers.tokenization import engine
-    except Exception:
-        return False
-    return hasattr(engine, "Tokenizer")
-
-
-@pytest.fixture(params=["tokenizers", "leanformers"])
-def backend(request, monkeypatch):
-    if request.param == "tokenizers":
-        monkeypatch.setattr(tokenizer_module, "_backend_tokenizer_class", lambda: tokenizers.Tokenizer)
-    elif not _engine_available():
-        pytest.skip("leanformers.tokenization.engine is not there yet")
-    return request.param
 
 
 @pytest.fixture(scope="module")

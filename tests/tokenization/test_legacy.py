@@ -15,7 +15,6 @@ import struct
 
 import pytest
 
-import leanformers.tokenization.tokenizer as tokenizer_module
 from leanformers.tokenization import legacy
 from leanformers.tokenization.auto import load_tokenizer
 from leanformers.tokenization.sentencepiece_model import parse_sentencepiece_model
@@ -39,23 +38,6 @@ LLAMA_IDS = [[1, 4, 165, 16, 88, 21, 102, 54, 31, 17, 5, 4, 95, 129, 47, 11, 4, 
              [1, 2, 4, 1060, 16, 297, 15, 30, 19, 1095, 140, 1095, 351, 1062, 4, 297], [1]]
 LLAMA_DECODED = ["Hello world, this is a test.", " multiple   spaces\tand tabs ", "Ünïcödé ＦＵＬＬＷＩＤＴＨ ① text",
                  "emoji 🤗 and 中文", "<extra_id_0> x", ""]
-
-
-def _engine_available():
-    try:
-        from leanformers.tokenization import engine
-    except Exception:
-        return False
-    return hasattr(engine, "Tokenizer")
-
-
-@pytest.fixture(params=["tokenizers", "leanformers"])
-def backend(request, monkeypatch):
-    if request.param == "tokenizers":
-        monkeypatch.setattr(tokenizer_module, "_backend_tokenizer_class", lambda: tokenizers.Tokenizer)
-    elif not _engine_available():
-        pytest.skip("leanformers.tokenization.engine is not there yet")
-    return request.param
 
 
 def _varint(n):

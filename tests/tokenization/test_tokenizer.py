@@ -14,7 +14,6 @@ import pytest
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-import leanformers.tokenization.tokenizer as tokenizer_module  # noqa: E402
 from leanformers.tokenization import BatchEncoding, PreTrainedTokenizerFast  # noqa: E402
 from leanformers.tokenization.auto import load_tokenizer  # noqa: E402
 
@@ -34,23 +33,6 @@ CORPUS = [
 ] * 3
 TEXTS = ["Hello world!", "The lazy dog, the quick fox.", "unicode café", "Numbers 3.14 and 42 appear."]
 PAIRS = ["What is it?", "A fox.", "Short", "Another question about the dog and the fox?"]
-
-
-def _engine_available():
-    try:
-        from leanformers.tokenization import engine
-    except Exception:
-        return False
-    return hasattr(engine, "Tokenizer")
-
-
-@pytest.fixture(params=["tokenizers", "leanformers"])
-def backend(request, monkeypatch):
-    if request.param == "tokenizers":
-        monkeypatch.setattr(tokenizer_module, "_backend_tokenizer_class", lambda: tokenizers.Tokenizer)
-    elif not _engine_available():
-        pytest.skip("leanformers.tokenization.engine is not there yet")
-    return request.param
 
 
 @pytest.fixture(scope="module")
