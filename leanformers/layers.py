@@ -143,13 +143,15 @@ def sdpa_attention(query, key, value, mask=None, *, dropout: float = 0.0, scale:
     attention probabilities are computed explicitly (SDPA does not return them) and returned too.
     """
     n_rep = query.shape[1] // key.shape[1]
+    if not need_weights:
+        # enable_gqa reads each key/value head for its n_rep query heads (same numbers as repeating them)
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout,
+                                             is_causal=is_causal and mask is None, scale=scale,
+                                             enable_gqa=n_rep > 1)
+        return out, None
     if n_rep > 1:
         key = key.repeat_interleave(n_rep, dim=1)
         value = value.repeat_interleave(n_rep, dim=1)
-    if not need_weights:
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout,
-                                             is_causal=is_causal and mask is None, scale=scale)
-        return out, None
     scale = scale if scale is not None else 1.0 / math.sqrt(query.shape[-1])
     scores = torch.matmul(query, key.transpose(-1, -2)) * scale
     if is_causal and mask is None:

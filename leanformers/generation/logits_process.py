@@ -66,6 +66,23 @@ def _as_token_tensor(ids, device=None) -> torch.Tensor:
     return torch.tensor(list(ids), dtype=torch.long, device=device)
 
 
+class _TokenMask:
+    """Sets the scores of some token ids, skipping ids outside the vocabulary as ``isin`` would. The
+    in-range ids are found once per vocabulary size and device, not at every step."""
+
+    def __init__(self, ids: torch.Tensor):
+        self.ids = ids
+        self._valid = {}
+
+    def fill(self, scores: torch.Tensor, value: float) -> torch.Tensor:
+        vocab, device = scores.shape[-1], scores.device
+        valid = self._valid.get((vocab, device))
+        if valid is None:
+            ids = self.ids.to(device)
+            valid = self._valid[(vocab, device)] = ids[(ids >= 0) & (ids < vocab)]
+        return scores.index_fill(-1, valid, value)
+
+
 def _check_min_tokens_to_keep(value):
     if not isinstance(value, int) or value < 1:
         raise ValueError(f"min_tokens_to_keep must be a positive integer, not {value!r}.")
@@ -290,12 +307,12 @@ class MinLengthLogitsProcessor(LogitsProcessor):
             raise ValueError(f"min_length must be a non-negative integer, not {min_length!r}.")
         self.min_length = min_length
         self.eos_token_id = _as_token_tensor(eos_token_id, device)
+        self._eos = _TokenMask(self.eos_token_id)
 
     def __call__(self, input_ids, scores):
         if input_ids.shape[-1] >= self.min_length:
             return scores.clone()
-        is_eos = torch.isin(torch.arange(scores.shape[-1], device=scores.device), self.eos_token_id.to(scores.device))
-        return scores.masked_fill(is_eos, -math.inf)
+        return self._eos.fill(scores, -math.inf)
 
 
 class MinNewTokensLengthLogitsProcessor(LogitsProcessor):
@@ -308,12 +325,12 @@ class MinNewTokensLengthLogitsProcessor(LogitsProcessor):
         self.prompt_length_to_skip = prompt_length_to_skip
         self.min_new_tokens = min_new_tokens
         self.eos_token_id = _as_token_tensor(eos_token_id, device)
+        self._eos = _TokenMask(self.eos_token_id)
 
     def __call__(self, input_ids, scores):
         if input_ids.shape[-1] - self.prompt_length_to_skip >= self.min_new_tokens:
             return scores.clone()
-        is_eos = torch.isin(torch.arange(scores.shape[-1], device=scores.device), self.eos_token_id.to(scores.device))
-        return scores.masked_fill(is_eos, -math.inf)
+        return self._eos.fill(scores, -math.inf)
 
 
 class SuppressTokensLogitsProcessor(LogitsProcessor):
@@ -321,10 +338,10 @@ class SuppressTokensLogitsProcessor(LogitsProcessor):
 
     def __init__(self, suppress_tokens, device="cpu"):
         self.suppress_tokens = _as_token_tensor(suppress_tokens, device)
+        self._tokens = _TokenMask(self.suppress_tokens)
 
     def __call__(self, input_ids, scores):
-        hit = torch.isin(torch.arange(scores.shape[-1], device=scores.device), self.suppress_tokens.to(scores.device))
-        return scores.masked_fill(hit, -float("inf"))
+        return self._tokens.fill(scores, -float("inf"))
 
 
 class InfNanRemoveLogitsProcessor(LogitsProcessor):

@@ -8,6 +8,8 @@ for speed on small batches, where per-step overhead matters as much as the matmu
 - the KV cache is preallocated to the final length after the prompt (``DynamicCache.reserve``),
   or is a ``StaticCache`` with ``cache_implementation="static"``;
 - the LM head runs on the last position only (``logits_to_keep=1``);
+- the projections multiply through kernels and weight layouts chosen for a few rows
+  (``leanformers.projections.decoding``);
 - the only host/device sync per step is the "is every row finished?" check, and only when an
   eos token can end rows early.
 
@@ -28,6 +30,7 @@ import torch
 
 from ..cache import Cache, DynamicCache, StaticCache
 from ..outputs import ModelOutput
+from ..projections import decoding
 from .config import GenerationConfig
 from .logits_process import (
     InfNanRemoveLogitsProcessor, LogitNormalization, LogitsProcessorList, MinLengthLogitsProcessor,
@@ -376,11 +379,13 @@ def generate(model, inputs: torch.Tensor | None = None, generation_config: Gener
                prompt_length=prompt_length, past_length=past_length, max_length=max_length,
                processors=processors, criteria=criteria, simple_stop=simple_stop, eos=eos, pad=pad,
                extra=model_kwargs)
-    if num_beams > 1:
-        from .beam_search import beam_search
+    # the steps multiply `rows` rows by every weight: let the projections use their decoding kernels
+    with decoding(rows):
+        if num_beams > 1:
+            from .beam_search import beam_search
 
-        return beam_search(batch_size=batch_size, num_beams=num_beams, **run)
-    return _greedy_or_sample(streamer=streamer, do_sample=do_sample, **run)
+            return beam_search(batch_size=batch_size, num_beams=num_beams, **run)
+        return _greedy_or_sample(streamer=streamer, do_sample=do_sample, **run)
 
 
 def _greedy_or_sample(*, model, params, config, inputs, cache, use_cache, prompt_length, past_length,

@@ -15,6 +15,7 @@ from ..cache import Cache, DynamicCache, decoder_attention_mask
 from ..configuration import PretrainedConfig
 from ..layers import ACT2FN, check_input_ids, classification_loss, sdpa_attention
 from ..modeling import PreTrainedModel
+from ..projections import project
 from ..outputs import (
     BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast, TokenClassifierOutput,
 )
@@ -79,6 +80,8 @@ class Conv1D(nn.Module):
     too and compute ``bias + x @ W`` with one ``addmm``, instead of transposing at load time.
     """
 
+    transposed_weight = True  # tells projections.project the weight is (in, out)
+
     def __init__(self, nf: int, nx: int):
         super().__init__()
         self.nf = nf
@@ -113,7 +116,7 @@ class GPT2Attention(nn.Module):
 
     def forward(self, hidden_states, cache: Cache | None, mask, cache_position, output_attentions=False):
         batch, length, _ = hidden_states.shape
-        query, key, value = self.c_attn(hidden_states).split(self.embed_dim, dim=2)
+        query, key, value = project(hidden_states, self.c_attn).split(self.embed_dim, dim=2)
         # (batch, length, heads * head_dim) -> (batch, heads, length, head_dim)
         query, key, value = (t.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
                              for t in (query, key, value))
@@ -123,7 +126,7 @@ class GPT2Attention(nn.Module):
             query, key, value, mask, scale=self.scaling, is_causal=mask is None and length > 1,
             dropout=self.attn_dropout.p if self.training else 0.0, need_weights=output_attentions)
         out = out.transpose(1, 2).reshape(batch, length, self.embed_dim)
-        return self.resid_dropout(self.c_proj(out)), weights
+        return self.resid_dropout(project(out, self.c_proj)), weights
 
 
 class GPT2MLP(nn.Module):
@@ -135,7 +138,7 @@ class GPT2MLP(nn.Module):
         self.dropout = nn.Dropout(config.resid_pdrop)
 
     def forward(self, x):
-        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+        return self.dropout(project(self.act(project(x, self.c_fc)), self.c_proj))
 
 
 class GPT2Block(nn.Module):
@@ -296,7 +299,7 @@ class GPT2LMHeadModel(GPT2PreTrainedModel):
                                return_dict=True, cache_position=cache_position, cache=cache)
         # During generation only the last position's logits are needed: skip the rest of the
         # (vocab x hidden) matmul, the largest single one in the model.
-        logits = self.lm_head(_keep_last(out.last_hidden_state, logits_to_keep))
+        logits = project(_keep_last(out.last_hidden_state, logits_to_keep), self.lm_head)
         loss = causal_lm_loss(logits, labels, num_items_in_batch) if labels is not None else None
         if not return_dict:
             rest = tuple(v for v in (logits, out.past_key_values, out.hidden_states, out.attentions) if v is not None)

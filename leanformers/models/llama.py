@@ -19,6 +19,7 @@ from ..configuration import PretrainedConfig
 from ..cache import DynamicCache, decoder_attention_mask
 from ..layers import ACT2FN, check_input_ids, classification_loss, sdpa_attention
 from ..modeling import PreTrainedModel
+from ..projections import project
 from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
 
 __all__ = [
@@ -201,11 +202,11 @@ class LlamaRMSNorm(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         # float32 statistics even for half-precision activations, then back (as the reference)
+        # (one fused kernel; in float32 it equals x * rsqrt(mean(x^2) + eps) to the bit)
         input_dtype = hidden_states.dtype
-        hidden_states = hidden_states.to(torch.float32)
-        variance = hidden_states.pow(2).mean(-1, keepdim=True)
-        hidden_states = hidden_states * torch.rsqrt(variance + self.variance_epsilon)
-        return self.weight * hidden_states.to(input_dtype)
+        normed = F.rms_norm(hidden_states.to(torch.float32), (hidden_states.shape[-1],),
+                            eps=self.variance_epsilon)
+        return self.weight * normed.to(input_dtype)
 
 
 class LlamaMLP(nn.Module):
@@ -218,7 +219,8 @@ class LlamaMLP(nn.Module):
         self.act_fn = ACT2FN[config.hidden_act]
 
     def forward(self, x):
-        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = project(x, self.gate_proj, self.up_proj)
+        return project(self.act_fn(gate) * up, self.down_proj)
 
 
 class LlamaAttention(nn.Module):
@@ -240,9 +242,8 @@ class LlamaAttention(nn.Module):
                 cache_position=None, output_attentions=False):
         batch, seq, _ = hidden_states.shape
         shape = (batch, seq, -1, self.head_dim)
-        query = self.q_proj(hidden_states).view(shape).transpose(1, 2)
-        key = self.k_proj(hidden_states).view(shape).transpose(1, 2)
-        value = self.v_proj(hidden_states).view(shape).transpose(1, 2)
+        query, key, value = project(hidden_states, self.q_proj, self.k_proj, self.v_proj)
+        query, key, value = (t.view(shape).transpose(1, 2) for t in (query, key, value))
         cos, sin = position_embeddings
         query, key = apply_rotary(query, cos, sin), apply_rotary(key, cos, sin)
         if past_key_values is not None:
@@ -252,7 +253,7 @@ class LlamaAttention(nn.Module):
                                       dropout=self.attention_dropout if self.training else 0.0,
                                       need_weights=output_attentions)
         out = out.transpose(1, 2).reshape(batch, seq, -1)
-        return self.o_proj(out), weights
+        return project(out, self.o_proj), weights
 
 
 class LlamaDecoderLayer(nn.Module):
@@ -394,7 +395,7 @@ class LlamaForCausalLM(LlamaPreTrainedModel):
             hidden_states = hidden_states[:, -logits_to_keep:] if logits_to_keep else hidden_states
         else:
             hidden_states = hidden_states[:, logits_to_keep]
-        logits = self.lm_head(hidden_states)
+        logits = project(hidden_states, self.lm_head)
         loss = None
         if labels is not None:
             loss = causal_lm_loss(logits, labels, self.config.vocab_size, num_items_in_batch=num_items_in_batch)
