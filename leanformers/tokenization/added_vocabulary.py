@@ -8,13 +8,14 @@ around a match, `single_word` accepts only matches not glued to word characters.
 
 from __future__ import annotations
 
-import regex
+import re
 
-from .normalized import WHITESPACE_CHARS, Piece
+from .lazy import LazyPattern
+from .normalized import WHITESPACE, WHITESPACE_CHARS, Piece, cut_after_spaces
 
 __all__ = ["AddedToken", "AddedVocabulary"]
 
-_WORD_CHAR = regex.compile(r"\w")
+_WORD_CHAR = LazyPattern(r"\w")
 
 
 class AddedToken:
@@ -88,6 +89,7 @@ class AddedVocabulary:
         self._plain = None  # (regex, {text: id}) for normalized=False tokens
         self._normalized = None
         self.display = {}  # id -> the string id_to_token gives (normalized content for normalized tokens)
+        self._cut_safe = True
 
     def __len__(self):
         return len(self.by_content)
@@ -137,28 +139,38 @@ class AddedVocabulary:
                 plain.setdefault(content, i)
         self._plain = _compile(plain)
         self._normalized = _compile(normed)
+        self._cut_safe = all(not (self.by_id[i].lstrip or self.by_id[i].rstrip) and WHITESPACE.isdisjoint(key)
+                             for key, i in normed.items())
 
     def is_special(self, content: str) -> bool:
         return content in self.special_contents
 
     # ---- splitting the input -------------------------------------------------------------------------
-    def extract_and_normalize(self, normalizer, text: str) -> list:
+    def extract_and_normalize(self, normalizer, text: str, chunk_chars: int = 0) -> list:
+        """The text as pieces: added tokens (with `tokens` set) and normalized text between them.
+        With `chunk_chars`, long stretches of text are normalized in parts of about that many
+        characters cut after a space or newline (only valid for a char_local normalizer, see
+        Tokenizer._chunk_chars): alignment lists then stay small and ASCII parts stay cheap."""
         root = Piece(text)
         if not self.by_content:
-            if normalizer is not None:
-                normalizer.normalize(root)
-                _reslice(root)
-            return [root] if root.text else []
+            if normalizer is None:
+                return [root] if root.text else []
+            return [p for p in _normalize(normalizer, root, chunk_chars) if p.text]
         out = []
         for piece in self._split(root, self._plain):
             if piece.tokens is not None:
                 out.append(piece)
-                continue
-            if normalizer is not None:
-                normalizer.normalize(piece)
-                _reslice(piece)
-            out.extend(self._split(piece, self._normalized))
+            elif normalizer is None:
+                out.extend(self._split(piece, self._normalized))
+            else:
+                for part in _normalize(normalizer, piece, chunk_chars):
+                    out.extend(self._split(part, self._normalized))
         return out
+
+    def cut_safe(self) -> bool:
+        """Whether no normalized added token can match across a cut after a space: none contains
+        whitespace or swallows the spaces around it (lstrip / rstrip)."""
+        return self._cut_safe
 
     def _split(self, piece: Piece, matcher) -> list:
         text = piece.text
@@ -199,6 +211,14 @@ class AddedVocabulary:
         return out
 
 
+def _normalize(normalizer, piece: Piece, chunk_chars: int) -> list:
+    parts = cut_after_spaces(piece, chunk_chars) if chunk_chars else [piece]
+    for part in parts:
+        normalizer.normalize(part)
+        _reslice(part)
+    return parts
+
+
 def _reslice(piece: Piece) -> None:
     """The reference slices the normalized text again (to look for normalized added tokens), which
     moves the piece's start to where its first normalized character comes from."""
@@ -210,4 +230,5 @@ def _compile(table: dict):
     if not table:
         return None
     alternatives = sorted(table, key=len, reverse=True)  # longest first: leftmost-longest matching
-    return regex.compile("|".join(regex.escape(a, special_only=True) for a in alternatives)), table
+    # compiled when first matched (re.escape's escapes mean the same to `regex`)
+    return LazyPattern("|".join(re.escape(a) for a in alternatives)), table

@@ -9,15 +9,15 @@ rewritten.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 
 from . import legacy
+from .lazy import LazyLogger
 from .files import ADDED_TOKENS_FILE, CHAT_TEMPLATE_FILE, CHAT_TEMPLATE_DIR, SPECIAL_TOKENS_MAP_FILE
 from .files import TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, read_json
 
-logger = logging.getLogger(__name__)
+logger = LazyLogger(__name__)
 
 _HUB_KEYS = ("revision", "cache_dir", "local_files_only", "token", "subfolder", "force_download")
 _DROPPED_KWARGS = ("use_fast", "trust_remote_code", "_from_auto", "proxies", "resume_download", "tokenizer_type",

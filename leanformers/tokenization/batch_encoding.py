@@ -3,26 +3,17 @@ tensor conversion, and the alignment helpers (word ids, char ↔ token) read fro
 
 from __future__ import annotations
 
-from collections import UserDict
-from typing import Any, NamedTuple
+import sys
+from collections import UserDict, namedtuple
 
-import numpy as np
-
+# numpy is imported only when tensors are asked for: loading a tokenizer and encoding to lists
+# must not pay its import time (nor typing's, hence namedtuple rather than typing.NamedTuple).
 TENSOR_TYPES = ("pt", "np", "tf", "jax")
 
-
-class CharSpan(NamedTuple):
-    """Character span [start, end) in the original string."""
-
-    start: int
-    end: int
-
-
-class TokenSpan(NamedTuple):
-    """Token span [start, end) in the encoded sequence."""
-
-    start: int
-    end: int
+CharSpan = namedtuple("CharSpan", ["start", "end"])
+CharSpan.__doc__ = "Character span [start, end) in the original string."
+TokenSpan = namedtuple("TokenSpan", ["start", "end"])
+TokenSpan.__doc__ = "Token span [start, end) in the encoded sequence."
 
 
 def _tensor_type_name(tensor_type) -> str:
@@ -34,13 +25,17 @@ def _tensor_type_name(tensor_type) -> str:
 
 
 def _is_ragged(value) -> bool:
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple, np.ndarray)):
+    np = sys.modules.get("numpy")  # (no numpy imported: no row can be an array)
+    rows = (list, tuple, np.ndarray) if np is not None else (list, tuple)
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], rows):
         first = len(value[0])
         return any(len(row) != first for row in value)
     return False
 
 
-def _to_numpy(value, key: str) -> np.ndarray:
+def _to_numpy(value, key: str):
+    import numpy as np
+
     if isinstance(value, np.ndarray):
         return value
     if _is_ragged(value):
@@ -70,6 +65,8 @@ def _ragged_error(key: str) -> ValueError:
 
 def _converter(tensor_type: str):
     """Return (is_tensor, as_tensor) for a framework; heavy imports happen only here."""
+    import numpy as np
+
     if tensor_type == "np":
         return (lambda v: isinstance(v, np.ndarray)), (lambda v, key: _to_numpy(v, key))
     if tensor_type == "pt":

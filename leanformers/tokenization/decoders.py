@@ -6,8 +6,7 @@ Sequence), and `decode` joins the final list.
 
 from __future__ import annotations
 
-import regex
-
+from .lazy import LazyPattern
 from .normalized import CHARS_TO_BYTES
 from .schema import Component, ComponentSequence, field, make_pattern, pattern_to_json, registry
 
@@ -144,7 +143,7 @@ class BPEDecoder(Decoder):
         return cls(field(d, "suffix", "BPEDecoder", str, "</w>"))
 
 
-_BYTE_TOKEN = regex.compile(r"<0x([0-9A-Fa-f]{2})>")
+_BYTE_TOKEN = LazyPattern(r"<0x([0-9A-Fa-f]{2})>")
 
 
 class ByteFallback(Decoder):

@@ -23,6 +23,9 @@ __all__ = ["Tokenizer", "Encoding", "AddedToken", "Regex"]
 
 _STRATEGIES = {"longest_first": "LongestFirst", "only_first": "OnlyFirst", "only_second": "OnlySecond"}
 _DIRECTIONS = {"right": "Right", "left": "Left"}
+# Long texts are normalized in parts of about this many characters (see Tokenizer._chunk_chars):
+# small enough that a rare non-ASCII character sends little text down the slow path.
+_CHUNK_CHARS = 2048
 
 
 class Tokenizer:
@@ -167,51 +170,71 @@ class Tokenizer:
             f.write(self.to_str(pretty))
 
     # ---- encoding ------------------------------------------------------------------------------------
+    def _chunk_chars(self, text: str) -> int:
+        """How finely to cut a long text before normalizing it (0: not at all). Normalizing a whole
+        10 MB text builds one alignment entry per character as soon as one character changes
+        length; in parts, each part stays small and the (usual) ASCII parts take the fast paths.
+        Cutting after a space or newline changes no result when the normalizer works character by
+        character, the pre-tokenizer drops whitespace, and no normalized added token can span it."""
+        if len(text) <= 2 * _CHUNK_CHARS:
+            return 0
+        norm, pre = self._normalizer, self.pre_tokenizer
+        if norm is None or pre is None or not norm.char_local or not pre.splits_at_whitespace:
+            return 0
+        return _CHUNK_CHARS if self._added.cut_safe() else 0
+
     def _encode_text(self, text: str, type_id: int, word_index=None) -> Encoding:
-        pieces = self._added.extract_and_normalize(self._normalizer, text)
+        pieces = self._added.extract_and_normalize(self._normalizer, text, self._chunk_chars(text))
+        out = ([], [], [], [])  # ids, tokens, offsets, word ids
         pre = self.pre_tokenizer
-        if pre is not None and len(pieces) == 1 and pieces[0].align is None and pieces[0].tokens is None:
-            fast = pre.fast_words(pieces[0].text)
-            if fast is not None:
-                return self._encode_words(pieces[0], fast[0], fast[1], type_id, word_index)
-        if pre is not None and pieces:
-            pieces = pre.pre_tokenize(pieces)
-        ids, tokens, offsets, words = [], [], [], []
-        tokenize = self._model.tokenize
-        for w, p in enumerate(pieces):
-            if word_index is not None:
-                w = word_index
-            if p.tokens is not None:
-                for tid, value, (s, e) in p.tokens:
-                    ids.append(tid)
-                    tokens.append(value)
-                    offsets.append(p.original_span(s, e))
-                    words.append(w)
-                continue
-            rid, rtok, rspans = tokenize(p.text)
-            ids += rid
-            tokens += rtok
-            al = p.align
-            if al is None:
-                b = p.base
-                offsets += [(s + b, e + b) for s, e in rspans] if b else rspans
-            else:
-                st = p.start
-                offsets += [(al[s][0], al[e - 1][1]) if e > s else (st + s, st + e) for s, e in rspans]
-            words += [w] * len(rid)
+        w = 0
+        for piece in pieces:
+            if piece.tokens is None and pre is not None and piece.align is None:
+                fast = pre.fast_words(piece.text)
+                if fast is not None:
+                    w = self._encode_words(out, piece, fast[0], fast[1], w, word_index)
+                    continue
+            words = pre.pre_tokenize([piece]) if pre is not None and piece.tokens is None else [piece]
+            for p in words:
+                self._encode_piece(out, p, w if word_index is None else word_index)
+                w += 1
+        ids, tokens, offsets, words = out
         n = len(ids)
         return Encoding(ids, [type_id] * n, tokens, words, offsets, [0] * n, [1] * n, [], {})
 
-    def _encode_words(self, piece, found: list, contiguous: bool, type_id: int, word_index) -> Encoding:
+    def _encode_piece(self, out, p, w: int) -> None:
+        """One pre-tokenized word (or a matched added token), offsets through its alignment."""
+        ids, tokens, offsets, words = out
+        if p.tokens is not None:
+            for tid, value, (s, e) in p.tokens:
+                ids.append(tid)
+                tokens.append(value)
+                offsets.append(p.original_span(s, e))
+                words.append(w)
+            return
+        rid, rtok, rspans = self._model.tokenize(p.text)
+        ids += rid
+        tokens += rtok
+        al = p.align
+        if al is None:
+            b = p.base
+            offsets += [(s + b, e + b) for s, e in rspans] if b else rspans
+        else:
+            st = p.start
+            offsets += [(al[s][0], al[e - 1][1]) if e > s else (st + s, st + e) for s, e in rspans]
+        words += [w] * len(rid)
+
+    def _encode_words(self, out, piece, found: list, contiguous: bool, w0: int, word_index) -> int:
         """The hot path: plain text cut into words by a regex, each word's tokens from the model's
-        per-word cache, offsets shifted by where the word starts."""
+        per-word cache, offsets shifted by where the word starts. Words are numbered from w0;
+        returns the next number."""
+        ids, tokens, offsets, words = out
         text = piece.text
         cache = self._model._cache
         tokenize = self._model.tokenize
-        ids, tokens, offsets, words = [], [], [], []
         pos = 0
         base = piece.base
-        for w, word in enumerate(found):
+        for w, word in enumerate(found, w0):
             start = pos if contiguous else text.find(word, pos)
             pos = start + len(word)
             hit = cache.get(word)
@@ -231,8 +254,7 @@ class Tokenizer:
                 tokens += rtok
                 offsets += [(a + sb, b + sb) for a, b in rspans]
                 words += [wi] * len(rid)
-        n = len(ids)
-        return Encoding(ids, [type_id] * n, tokens, words, offsets, [0] * n, [1] * n, [], {})
+        return w0 + len(found)
 
     def _encode_input(self, seq, type_id: int, is_pretokenized: bool) -> Encoding:
         if is_pretokenized:
@@ -251,9 +273,12 @@ class Tokenizer:
         return self._encode_text(seq, type_id)
 
     def encode(self, sequence, pair=None, is_pretokenized: bool = False, add_special_tokens: bool = True) -> Encoding:
+        return self._encode_one(sequence, pair, is_pretokenized, add_special_tokens, True)
+
+    def _encode_one(self, sequence, pair, is_pretokenized: bool, add_special_tokens: bool, pad: bool) -> Encoding:
         enc = self._encode_input(sequence, 0, is_pretokenized)
         pair_enc = None if pair is None else self._encode_input(pair, 1, is_pretokenized)
-        return self._post_process(enc, pair_enc, add_special_tokens)
+        return self._post_process(enc, pair_enc, add_special_tokens, pad)
 
     def _split_batch_item(self, item, is_pretokenized: bool):
         if is_pretokenized:
@@ -271,12 +296,25 @@ class Tokenizer:
     def encode_batch(self, inputs, is_pretokenized: bool = False, add_special_tokens: bool = True) -> list:
         if isinstance(inputs, str) or not isinstance(inputs, (list, tuple)):
             raise TypeError(f"encode_batch expects a list of inputs, got {type(inputs).__name__}")
-        out = []
-        for item in inputs:
-            a, b = self._split_batch_item(item, is_pretokenized)
-            out.append(self.encode(a, b, is_pretokenized, add_special_tokens))
-        if self._padding and out:
-            self._pad_all(out)
+        # A batch allocates a dozen lists and tuples per row, and none of them can form a cycle: with
+        # the cyclic GC on, its young-generation passes would run every few rows and rescan what a
+        # caller keeps (half the time of a caller holding many results). Paused, the survivors are
+        # scanned once when it resumes.
+        pause = len(inputs) > 1 and gc.isenabled()
+        if pause:
+            gc.disable()
+        try:
+            out = []
+            for item in inputs:
+                a, b = self._split_batch_item(item, is_pretokenized)
+                # (each row is padded once, with the batch: padding it to its own length first, as
+                # encode does, would change nothing)
+                out.append(self._encode_one(a, b, is_pretokenized, add_special_tokens, False))
+            if self._padding and out:
+                self._pad_all(out)
+        finally:
+            if pause:
+                gc.enable()
         return out
 
     encode_batch_fast = encode_batch
@@ -293,7 +331,8 @@ class Tokenizer:
     def post_process(self, encoding: Encoding, pair: Encoding | None = None, add_special_tokens: bool = True) -> Encoding:
         return self._post_process(encoding.copy(), None if pair is None else pair.copy(), add_special_tokens)
 
-    def _post_process(self, enc: Encoding, pair: Encoding | None, add_special_tokens: bool) -> Encoding:
+    def _post_process(self, enc: Encoding, pair: Encoding | None, add_special_tokens: bool,
+                      pad: bool = True) -> Encoding:
         if self._truncation:
             t = dict(self._truncation)
             n_added = self.num_special_tokens_to_add(pair is not None) if add_special_tokens else 0
@@ -308,7 +347,7 @@ class Tokenizer:
             final = Encoding.merge([enc, pair], False)
         else:
             final = enc
-        if self._padding:
+        if pad and self._padding:
             self._pad_all([final])
         return final
 

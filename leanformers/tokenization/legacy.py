@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from .sentencepiece_model import BPE as SPM_BPE, CONTROL, USER_DEFINED, load_sentencepiece_model
+# (sentencepiece_model is imported only where a .model file is read: loading a tokenizer.json needs none of it)
 
 SPIECE_UNDERLINE = "\u2581"
 
@@ -377,6 +377,8 @@ def sentencepiece_inputs(path: str, family: str, kwargs: dict) -> dict:
     """Read a .model file into builder inputs; also fills kwargs defaults (special tokens) like the reference."""
     import base64
 
+    from .sentencepiece_model import BPE as SPM_BPE, CONTROL, USER_DEFINED, load_sentencepiece_model
+
     model = load_sentencepiece_model(path)
     spec = model.trainer_spec
     specials = [p for p in model.pieces if p.type in (CONTROL, USER_DEFINED)]
@@ -410,6 +412,8 @@ def sentencepiece_inputs(path: str, family: str, kwargs: dict) -> dict:
 
 def added_tokens_for_spm(path: str) -> list[dict]:
     """Control / user-defined pieces become added tokens (control ones special), as the reference does."""
+    from .sentencepiece_model import CONTROL, USER_DEFINED, load_sentencepiece_model
+
     model = load_sentencepiece_model(path)
     return [added_token(i, p.piece, special=p.type == CONTROL)
             for i, p in enumerate(model.pieces) if p.type in (CONTROL, USER_DEFINED)]

@@ -17,11 +17,11 @@ delimiter behaviours.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-import regex
-
-__all__ = ["Piece", "split_piece", "regex_matches", "char_class_matches", "BYTES_TO_CHARS", "CHARS_TO_BYTES"]
+__all__ = ["Piece", "split_piece", "cut_after_spaces", "regex_matches", "char_class_matches", "BYTES_TO_CHARS",
+           "CHARS_TO_BYTES"]
 
 
 class Piece:
@@ -174,7 +174,7 @@ WHITESPACE = frozenset(WHITESPACE_CHARS)
 WS_CLASS = "".join(f"\\u{ord(c):04x}" for c in WHITESPACE_CHARS)  # for regex character classes
 ASCII_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 # BERT punctuation: ASCII punctuation or any Unicode P* category.
-PUNCT_CLASS = r"\p{P}" + regex.escape(ASCII_PUNCT, special_only=False)
+PUNCT_CLASS = r"\p{P}" + "".join("\\" + c for c in ASCII_PUNCT)  # each one escaped, for [...]
 
 
 def is_whitespace(c: str) -> bool:
@@ -204,6 +204,27 @@ ASCII_TO_BYTE_CHARS = {b: BYTES_TO_CHARS[b] for b in range(128)}
 
 
 # ---- splitting --------------------------------------------------------------------------------
+_CUT_RE = re.compile(r"[ \n]")
+
+
+def cut_after_spaces(piece: Piece, size: int) -> list:
+    """`piece` (not yet normalized) in consecutive parts of at least `size` characters, each cut
+    just after an ASCII space or newline; the last part takes the rest."""
+    text = piece.text
+    if piece.align is not None or len(text) <= 2 * size:
+        return [piece]
+    parts = []
+    start = 0
+    while len(text) - start > 2 * size:
+        m = _CUT_RE.search(text, start + size)
+        if m is None:
+            break
+        parts.append(piece.slice(start, m.end()))
+        start = m.end()
+    parts.append(piece.slice(start, len(text)))
+    return parts
+
+
 def regex_matches(pattern, text: str) -> list:
     """[(start, end, is_match), ...] covering `text`, like the reference's Pattern::find_matches."""
     if not text:
@@ -275,7 +296,7 @@ def behavior_from_json(value, component: str) -> str:
     """'MergedWithPrevious' (JSON) or 'merged_with_previous' (Python API) -> snake case."""
     if not isinstance(value, str):
         raise ValueError(f"{component}: field 'behavior' must be a string, got {value!r}")
-    snake = regex.sub(r"(?<!^)(?=[A-Z])", "_", value).lower()
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", value).lower()
     if snake not in BEHAVIORS:
         raise ValueError(f"{component}: unknown behavior {value!r}; expected one of {BEHAVIORS}")
     return snake

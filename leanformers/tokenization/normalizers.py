@@ -12,8 +12,7 @@ import base64
 import struct
 import unicodedata
 
-import regex
-
+from .lazy import LazyPattern
 from .normalized import WS_CLASS, WHITESPACE, Piece
 from .schema import Component, ComponentSequence, field, make_pattern, pattern_to_json, registry
 
@@ -24,6 +23,10 @@ __all__ = [
 
 
 class Normalizer(Component):
+    # True when each character is normalized on its own (no context beyond a run of combining marks),
+    # so a long text cut after an ASCII space or newline normalizes, piece by piece, to the same
+    # characters and alignment as the whole (the engine relies on this to work in chunks).
+    char_local = False
 
     def normalize(self, piece: Piece) -> None:
         raise NotImplementedError
@@ -115,6 +118,7 @@ def _compose(pairs: list) -> list:
 
 class NFD(Normalizer):
     type_name = "NFD"
+    char_local = True
 
     def normalize(self, piece):
         _unicode_normalize(piece, "NFD")
@@ -122,6 +126,7 @@ class NFD(Normalizer):
 
 class NFKD(Normalizer):
     type_name = "NFKD"
+    char_local = True
 
     def normalize(self, piece):
         _unicode_normalize(piece, "NFKD")
@@ -158,6 +163,7 @@ def lowercase(piece: Piece) -> None:
 
 class Lowercase(Normalizer):
     type_name = "Lowercase"
+    char_local = True
 
     def normalize(self, piece):
         lowercase(piece)
@@ -181,13 +187,15 @@ class Strip(Normalizer):
         return cls(field(d, "strip_left", "Strip", bool), field(d, "strip_right", "Strip", bool))
 
 
-_MARKS = regex.compile(r"\p{M}")
+_MARKS = LazyPattern(r"\p{M}")
+_GRAPHEME = LazyPattern(r"\X")
 
 
 class StripAccents(Normalizer):
     """Removes every combining mark (Mn, Mc, Me); usually after NFD."""
 
     type_name = "StripAccents"
+    char_local = True
 
     def normalize(self, piece):
         text = piece.text
@@ -248,18 +256,34 @@ class ByteLevel(Normalizer):
 # ---- BERT ----------------------------------------------------------------------------------------
 # clean_text removes NUL, U+FFFD and control characters (Cc, Cf, Co, Cs except \t \n \r) and turns
 # every whitespace into a plain space.
-_BERT_CLEAN = regex.compile(r"[\p{Cc}\p{Cf}\p{Co}\p{Cs}\ufffd" + WS_CLASS.replace(r"\u0020", "") + "]")
-_BERT_REMOVE = regex.compile(r"[\p{Cf}\p{Co}\p{Cs}\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_BERT_CLEAN = LazyPattern(r"[\p{Cc}\p{Cf}\p{Co}\p{Cs}\ufffd" + WS_CLASS.replace(r"\u0020", "") + "]")
+_BERT_REMOVE = LazyPattern(r"[\p{Cf}\p{Co}\p{Cs}\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CJK = (
     r"\U00004E00-\U00009FFF\U00003400-\U00004DBF\U00020000-\U0002A6DF\U0002A700-\U0002B73F\U0002B740-\U0002B81F"
     r"\U0002B920-\U0002CEAF\U0000F900-\U0000FAFF\U0002F800-\U0002FA1F"
 )
-_CJK_RE = regex.compile(f"[{_CJK}]")
-_NONSPACING = regex.compile(r"\p{Mn}")
+_CJK_RE = LazyPattern(f"[{_CJK}]")
+_NONSPACING = LazyPattern(r"\p{Mn}")
+
+
+def _clean_char(c: str) -> str:
+    """BertNormalizer's clean_text for one character: whitespace -> " ", control characters -> ""."""
+    if c in "\t\n\r":
+        return " "
+    if _BERT_REMOVE.match(c):
+        return ""
+    return " " if c in WHITESPACE else c
+
+
+# _clean_char on ASCII as a str.translate table, one C-level pass (None deletes the character):
+# tab, newline, carriage return -> space; the other C0 controls and DEL are removed (a test checks
+# this against _clean_char; spelled out so that importing this module compiles no pattern).
+_ASCII_CLEAN = {**{c: None for c in [*range(0x20), 0x7F]}, 0x09: " ", 0x0A: " ", 0x0D: " "}
 
 
 class BertNormalizer(Normalizer):
     type_name = "BertNormalizer"
+    char_local = True
 
     def __init__(self, clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True):
         self.clean_text = bool(clean_text)
@@ -290,17 +314,13 @@ class BertNormalizer(Normalizer):
 
     @staticmethod
     def _clean(piece):
-        out = []
-        for c in piece.text:
-            if c in "\t\n\r":
-                out.append(" ")
-            elif _BERT_REMOVE.match(c):
-                out.append("")
-            elif c in WHITESPACE:
-                out.append(" ")
-            else:
-                out.append(c)
-        piece.expand(out)
+        text = piece.text
+        if text.isascii():
+            cleaned = text.translate(_ASCII_CLEAN)
+            if len(cleaned) == len(text):  # only whitespace became spaces: alignment unchanged
+                piece.text = cleaned
+                return
+        piece.expand([_clean_char(c) for c in text])
 
     def to_dict(self):
         return {
@@ -385,7 +405,7 @@ class Precompiled(Normalizer):
             return
         pairs = []
         modified = False
-        for grapheme in regex.findall(r"\X", text):
+        for grapheme in _GRAPHEME.findall(text):
             if len(grapheme.encode("utf-8")) < 6:
                 norm = self._lookup(grapheme)
                 if norm is not None:
@@ -427,6 +447,10 @@ class Sequence(ComponentSequence, Normalizer):
     @staticmethod
     def item_from_dict(d):
         return normalizer_from_dict(d)
+
+    @property
+    def char_local(self):
+        return all(n.char_local for n in self.normalizers)
 
     def normalize(self, piece):
         for n in self.normalizers:

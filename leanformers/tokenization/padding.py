@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-
-import numpy as np
 
 from .batch_encoding import BatchEncoding
 
@@ -62,9 +61,11 @@ def pad_encoded_inputs(tokenizer, encoded_inputs, padding, max_length, pad_to_mu
     if hasattr(first, "__len__") and len(first) and not isinstance(first, (list, tuple)):
         first = first[0]
     if not isinstance(first, (int, list, tuple)):
-        if hasattr(first, "dtype") and not isinstance(first, np.ndarray) and type(first).__module__.startswith("torch"):
+        np = sys.modules.get("numpy")  # (not imported: nothing here can be a numpy array)
+        np_types = (np.ndarray, np.generic) if np is not None else ()
+        if hasattr(first, "dtype") and not isinstance(first, np_types) and type(first).__module__.startswith("torch"):
             return_tensors = return_tensors or "pt"
-        elif isinstance(first, (np.ndarray, np.generic)):
+        elif isinstance(first, np_types):
             return_tensors = return_tensors or "np"
         elif type(first).__module__.startswith("torch"):
             return_tensors = return_tensors or "pt"

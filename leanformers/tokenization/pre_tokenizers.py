@@ -7,10 +7,10 @@ reference's PreTokenizedString. Word-finding is one precompiled `regex` scan per
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-import regex
-
+from .lazy import LazyPattern
 from .normalized import (
     ASCII_TO_BYTE_CHARS, BYTES_TO_CHARS, PUNCT_CLASS, WS_CLASS, Piece, behavior_from_json, behavior_to_json,
     regex_matches, split_piece,
@@ -24,15 +24,18 @@ __all__ = [
 ]
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-_GPT2_RE = regex.compile(GPT2_PATTERN)
-_WHITESPACE_RE = regex.compile(rf"\w+|[^\w{WS_CLASS}]+")
-_WHITESPACE_SPLIT_RE = regex.compile(rf"[^{WS_CLASS}]+")
-_BERT_RE = regex.compile(rf"[^{WS_CLASS}{PUNCT_CLASS}]+|[{PUNCT_CLASS}]")
-_PUNCT_RE = regex.compile(rf"[{PUNCT_CLASS}]")
-_DIGIT_RE = regex.compile(r"\p{N}")
+_GPT2_RE = LazyPattern(GPT2_PATTERN)
+_WHITESPACE_RE = LazyPattern(rf"\w+|[^\w{WS_CLASS}]+")
+_WHITESPACE_SPLIT_RE = LazyPattern(rf"[^{WS_CLASS}]+")
+_BERT_RE = LazyPattern(rf"[^{WS_CLASS}{PUNCT_CLASS}]+|[{PUNCT_CLASS}]")
+_PUNCT_RE = LazyPattern(rf"[{PUNCT_CLASS}]")
+_DIGIT_RE = LazyPattern(r"\p{N}")
 
 
 class PreTokenizer(Component):
+    # True when words never span whitespace (which is dropped): pre-tokenizing a text cut after an
+    # ASCII space or newline gives the same words as the whole (the engine works in chunks then).
+    splits_at_whitespace = False
 
     def pre_tokenize(self, pieces: list) -> list:
         out = []
@@ -152,7 +155,7 @@ class Metaspace(PreTokenizer):
         self.replacement = replacement
         self.prepend_scheme = prepend_scheme
         self.split_words = bool(split)
-        self._split_re = regex.compile(regex.escape(replacement))
+        self._split_re = LazyPattern(re.escape(replacement))
 
     def split(self, piece):
         r = self.replacement
@@ -183,6 +186,7 @@ class Whitespace(PreTokenizer):
     """Words are runs of word characters or runs of other non-space characters (\\w+|[^\\w\\s]+)."""
 
     type_name = "Whitespace"
+    splits_at_whitespace = True
 
     def split(self, piece):
         return _regex_words(piece, _WHITESPACE_RE)
@@ -193,6 +197,7 @@ class Whitespace(PreTokenizer):
 
 class WhitespaceSplit(PreTokenizer):
     type_name = "WhitespaceSplit"
+    splits_at_whitespace = True
 
     def split(self, piece):
         return _regex_words(piece, _WHITESPACE_SPLIT_RE)
@@ -205,6 +210,7 @@ class BertPreTokenizer(PreTokenizer):
     """Split on whitespace (removed), then isolate every punctuation character."""
 
     type_name = "BertPreTokenizer"
+    splits_at_whitespace = True
 
     def split(self, piece):
         return _regex_words(piece, _BERT_RE)
@@ -279,7 +285,7 @@ class CharDelimiterSplit(PreTokenizer):
         if not isinstance(delimiter, str) or len(delimiter) != 1:
             raise ValueError(f"CharDelimiterSplit: field 'delimiter' must be a single character, got {delimiter!r}")
         self.delimiter = delimiter
-        self._re = regex.compile(regex.escape(delimiter))
+        self._re = LazyPattern(re.escape(delimiter))
 
     def split(self, piece):
         return split_piece(piece, regex_matches(self._re, piece.text), "removed")
@@ -339,6 +345,8 @@ _SCRIPT_PROBES = {}
 
 
 def _lookup_script(c: str) -> str:
+    import regex
+
     for name in ("Latin", "Common", "Inherited", "Han", "Hiragana", "Katakana", "Cyrillic", "Greek", "Arabic",
                  "Hebrew", "Devanagari", "Thai", "Hangul", "Bengali", "Tamil", "Georgian", "Armenian", "Ethiopic"):
         probe = _SCRIPT_PROBES.get(name)
@@ -383,6 +391,11 @@ class Sequence(ComponentSequence, PreTokenizer):
     @staticmethod
     def item_from_dict(d):
         return pre_tokenizer_from_dict(d)
+
+    @property
+    def splits_at_whitespace(self):
+        # later steps only ever see the first step's words
+        return bool(self.pretokenizers) and self.pretokenizers[0].splits_at_whitespace
 
     def pre_tokenize(self, pieces):
         for p in self.pretokenizers:

@@ -3,7 +3,7 @@ pattern form shared by Replace / Split ({"String": ...} or {"Regex": ...})."""
 
 from __future__ import annotations
 
-import regex
+# (`regex` is imported where a pattern of the file's own is compiled: most tokenizers have none)
 
 __all__ = ["Regex", "field", "registry", "make_pattern", "pattern_to_json", "Component", "ComponentSequence"]
 
@@ -18,6 +18,8 @@ class Regex:
         if not isinstance(pattern, str):
             raise TypeError(f"Regex pattern must be a string, got {type(pattern).__name__}")
         self.pattern = pattern
+        import regex
+
         try:
             self.compiled = regex.compile(pattern)
         except regex.error as exc:
@@ -120,6 +122,8 @@ class ComponentSequence:
 
 def make_pattern(pattern, component: str):
     """(json form, compiled regex) from a str (literal), Regex, or the JSON form."""
+    import regex
+
     if isinstance(pattern, Regex):
         return {"Regex": pattern.pattern}, pattern.compiled
     if isinstance(pattern, str):

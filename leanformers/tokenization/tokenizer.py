@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -19,8 +18,9 @@ from collections.abc import Mapping
 from .batch_encoding import BatchEncoding, CharSpan, TokenSpan  # noqa: F401  (re-exported)
 from .special_tokens import SpecialTokensMixin
 from . import files
+from .lazy import LazyLogger
 
-logger = logging.getLogger(__name__)
+logger = LazyLogger(__name__)
 
 _MISSING = object()
 VERY_LARGE_INTEGER = int(1e30)  # the reference's "no limit known" model_max_length
