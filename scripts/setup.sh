@@ -19,5 +19,8 @@ if [ ! -f "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+# Bytecode for our own modules, as a non-editable `pip install` would write it: with
+# PYTHONDONTWRITEBYTECODE set, an editable install otherwise recompiles every module in every process.
+"$VENV/bin/python" -m compileall -q leanformers >/dev/null || true
 # Real tokenizer files for the tests (cheap when present; tests skip with a reason when absent).
 if [ "${1:-}" = "--test" ]; then bash scripts/fetch_test_data.sh || echo "setup: could not fetch tests/.data (tests that need it will skip)" >&2; fi
