@@ -202,10 +202,12 @@ class LlamaRMSNorm(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         # float32 statistics even for half-precision activations, then back (as the reference)
-        # (one fused kernel; in float32 it equals x * rsqrt(mean(x^2) + eps) to the bit)
+        # (one fused kernel; in float32 it equals weight * (x * rsqrt(mean(x^2) + eps)) to the bit)
         input_dtype = hidden_states.dtype
-        normed = F.rms_norm(hidden_states.to(torch.float32), (hidden_states.shape[-1],),
-                            eps=self.variance_epsilon)
+        shape = (hidden_states.shape[-1],)
+        if input_dtype == torch.float32 and self.weight.dtype == torch.float32:
+            return F.rms_norm(hidden_states, shape, self.weight, eps=self.variance_epsilon)
+        normed = F.rms_norm(hidden_states.to(torch.float32), shape, eps=self.variance_epsilon)
         return self.weight * normed.to(input_dtype)
 
 
