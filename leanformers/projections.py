@@ -14,8 +14,9 @@ and the projections that read the same input (q, k and v; gate and up) are conca
 weight, so a step runs one bigger matmul instead of three small ones.
 
 The copies are made on first use and kept on the first module of each group, keyed by the
-weights' storage and version: a training step or ``load_state_dict`` that changes a weight makes
-the next decoding step build a fresh copy. They cost the memory of the weights once more;
+weights' storage and version. The key is checked once per ``decoding()`` block (once per
+``generate()`` call), not at every step: a training step or ``load_state_dict`` that changes a
+weight between two calls makes the next call build a fresh copy. They cost the memory of the weights once more;
 ``release(model)`` frees them. Outside ``decoding()``, with autograd on, off the CPU, in other
 dtypes, for more rows than are being decoded (the prompt), or where oneDNN is missing, it is plain
 ``F.linear`` on the module's own weight: forward passes give the reference's numbers to the bit,
@@ -25,6 +26,7 @@ and decoding gives them to float rounding (sums in another order).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 
 import torch
@@ -34,6 +36,7 @@ __all__ = ["project", "decoding", "release"]
 
 _state = threading.local()  # generate() may run in a worker thread (TextIteratorStreamer)
 _ONEDNN: bool | None = None  # whether oneDNN's linear works here, checked once
+_BLOCKS = itertools.count(1)  # numbers the decoding() blocks: copies are checked once per block
 
 
 def _onednn_ok() -> bool:
@@ -55,12 +58,12 @@ def _onednn_ok() -> bool:
 def decoding(rows: int):
     """Within this block (on this thread), :func:`project` takes the fast path for inputs of at most
     ``rows`` rows: ``generate()`` wraps its loop in it with rows = the number of sequences."""
-    previous = getattr(_state, "rows", 0)
-    _state.rows = rows
+    previous = getattr(_state, "rows", 0), getattr(_state, "block", 0)
+    _state.rows, _state.block = rows, next(_BLOCKS)
     try:
         yield
     finally:
-        _state.rows = previous
+        _state.rows, _state.block = previous
 
 
 def _weight(module) -> torch.Tensor:
@@ -70,10 +73,11 @@ def _weight(module) -> torch.Tensor:
 
 
 class _Packed:
-    __slots__ = ("key", "weight", "bias", "sizes")
+    __slots__ = ("key", "weight", "bias", "sizes", "block")
 
     def __init__(self, key, weight, bias, sizes):
         self.key, self.weight, self.bias, self.sizes = key, weight, bias, sizes
+        self.block = 0  # the decoding() block that last checked the key
 
 
 def _version(t: torch.Tensor):
@@ -111,27 +115,44 @@ def _pack(modules, key, one_row: bool) -> _Packed:
     return _Packed(key, weight, bias, sizes)
 
 
-def project(x: torch.Tensor, *modules):
+def _checked(modules, rows: int) -> _Packed | None:
+    """The group's decoding copy, made or renewed if its weights changed since it was made; None
+    when the group cannot take the fast path (weights not float32, or no oneDNN here)."""
+    if any(m.weight.dtype != torch.float32 for m in modules) or not _onednn_ok():
+        return None
+    one_row = rows == 1
+    key = _key(modules, one_row)
+    packed = modules[0].__dict__.get("_decode_weights")
+    if packed is None or packed.key != key:
+        packed = _pack(modules, key, one_row)
+        modules[0].__dict__["_decode_weights"] = packed
+    packed.block = _state.block
+    return packed
+
+
+def project(x: torch.Tensor, *modules, concat: bool = False):
     """``module(x)`` for each module (``nn.Linear``, or one with ``transposed_weight = True`` whose
-    weight is stored (in, out)); one tensor for one module, a tuple for several.
+    weight is stored (in, out)): one tensor for one module, a tuple for several, or with
+    ``concat=True`` one tensor holding the outputs side by side on the last dimension (the fused
+    matmul's own output on the fast path; ``torch.cat`` of the modules' outputs otherwise).
 
     All modules must read ``x`` (same in_features). See the module docstring for when the fast
-    path is taken.
+    path is taken. It runs a hundred times per decoding step, so the common case is a few cheap
+    checks: the copy's weights are validated once per ``decoding()`` block.
     """
     rows = getattr(_state, "rows", 0)
-    if (rows and x.numel() <= rows * x.shape[-1] and x.device.type == "cpu" and x.dtype == torch.float32
-            and not torch.is_grad_enabled() and modules[0].weight.dtype == torch.float32 and _onednn_ok()):
-        one_row = rows == 1
-        key = _key(modules, one_row)
+    if (rows and x.dtype is torch.float32 and x.is_cpu and not torch.is_grad_enabled()
+            and x.numel() <= rows * x.shape[-1]):
         packed = modules[0].__dict__.get("_decode_weights")
-        if packed is None or packed.key != key:
-            packed = _pack(modules, key, one_row)
-            modules[0].__dict__["_decode_weights"] = packed
-        out = torch.ops.mkldnn._linear_pointwise(x, packed.weight, packed.bias, "none", [], "")
-        return out if len(modules) == 1 else out.split(packed.sizes, dim=-1)
+        if packed is None or packed.block != _state.block:
+            packed = _checked(modules, rows)
+        if packed is not None:
+            out = torch.ops.mkldnn._linear_pointwise(x, packed.weight, packed.bias, "none", [], "")
+            return out if concat or len(modules) == 1 else out.split(packed.sizes, dim=-1)
     if len(modules) == 1:
         return modules[0](x)
-    return tuple(m(x) for m in modules)
+    outs = tuple(m(x) for m in modules)
+    return torch.cat(outs, dim=-1) if concat else outs
 
 
 def release(model: torch.nn.Module):

@@ -1,5 +1,7 @@
 """leanformers.projections: the decoding kernels give F.linear's numbers, and step aside when they should."""
 
+import contextlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -61,15 +63,39 @@ def group_weight(module):
 
 
 @needs_onednn
-def test_a_changed_weight_is_repacked():
+def test_a_changed_weight_is_repacked_by_the_next_decoding_block():
     linear = nn.Linear(16, 8)
     x = torch.randn(1, 16)
-    with torch.no_grad(), decoding(1):
-        project(x, linear)
-        linear.weight.mul_(2.0)  # an optimizer step, in place
-        torch.testing.assert_close(project(x, linear), linear(x), atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        with decoding(1):
+            project(x, linear)
+            first = group_weight(linear)
+            linear.weight.mul_(2.0)  # changed mid-block: the copy is only checked once per block
+            project(x, linear)
+            assert group_weight(linear) is first
+        with decoding(1):  # the next generate() call sees the optimizer step
+            torch.testing.assert_close(project(x, linear), linear(x), atol=1e-5, rtol=1e-5)
         linear.weight = nn.Parameter(torch.randn(8, 16))  # a new tensor
-        torch.testing.assert_close(project(x, linear), linear(x), atol=1e-5, rtol=1e-5)
+        with decoding(1):
+            torch.testing.assert_close(project(x, linear), linear(x), atol=1e-5, rtol=1e-5)
+        with decoding(1):  # nothing changed: the copy is kept
+            kept = group_weight(linear)
+            project(x, linear)
+            assert group_weight(linear) is kept
+
+
+@pytest.mark.parametrize("decode", [False, True])
+def test_concat_puts_the_outputs_side_by_side(decode):
+    group = _group(True)
+    x = torch.randn(1, 1, 48)
+    with torch.no_grad(), (decoding(1) if decode else contextlib.nullcontext()):
+        joined = project(x, *group, concat=True)
+    expected = torch.cat([linear(x) for linear in group], dim=-1)
+    if decode and projections._onednn_ok():
+        assert "_decode_weights" in group[0].__dict__
+        torch.testing.assert_close(joined, expected, atol=1e-5, rtol=1e-5)
+    else:
+        assert torch.equal(joined, expected)
 
 
 def test_outside_decoding_it_is_the_module_itself_to_the_bit():

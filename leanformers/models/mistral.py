@@ -179,8 +179,8 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: (batch, heads, seq, head_dim); cos/sin: (batch, seq, head_dim)."""
-    return x * cos[:, None] + rotate_half(x) * sin[:, None]
+    """x: (batch, seq, heads, head_dim); cos/sin: (batch, seq, 1, head_dim)."""
+    return x * cos + rotate_half(x) * sin
 
 
 # ---- blocks -------------------------------------------------------------------------------------
@@ -231,11 +231,15 @@ class MistralAttention(nn.Module):
     def forward(self, hidden_states, position_embeddings, mask, is_causal, past_key_values=None,
                 cache_position=None, output_attentions=False):
         batch, seq, _ = hidden_states.shape
-        shape = (batch, seq, -1, self.head_dim)
-        query, key, value = project(hidden_states, self.q_proj, self.k_proj, self.v_proj)
-        query, key, value = (t.view(shape).transpose(1, 2) for t in (query, key, value))
-        cos, sin = position_embeddings
-        query, key = apply_rotary(query, cos, sin), apply_rotary(key, cos, sin)
+        heads, kv_heads = self.num_heads, self.num_kv_heads
+        # q, k and v side by side, (batch, seq, heads + 2 * kv_heads, head_dim): one matmul while
+        # decoding, and the rotation turns the queries and the keys in one pass
+        qkv = project(hidden_states, self.q_proj, self.k_proj, self.v_proj, concat=True)
+        qkv = qkv.view(batch, seq, -1, self.head_dim)
+        qk = apply_rotary(qkv[:, :, : heads + kv_heads], *position_embeddings)
+        query = qk[:, :, :heads].transpose(1, 2)
+        key = qk[:, :, heads:].transpose(1, 2)
+        value = qkv[:, :, heads + kv_heads:].transpose(1, 2)
         if past_key_values is not None:
             key, value = past_key_values.update(key, value, self.layer_idx,
                                                 {"cache_position": cache_position})
@@ -333,7 +337,8 @@ class MistralModel(MistralPreTrainedModel):
                                       is_static=getattr(past_key_values, "is_static", False))
         is_causal = mask is None and seq > 1
         hidden_states = inputs_embeds
-        position_embeddings = self.rotary_emb(hidden_states, position_ids)
+        cos, sin = self.rotary_emb(hidden_states, position_ids)
+        position_embeddings = cos.unsqueeze(2), sin.unsqueeze(2)  # (batch, seq, 1, head_dim): every head
 
         all_hidden, all_attn = (), ()
         for layer in self.layers:
