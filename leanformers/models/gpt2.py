@@ -116,17 +116,17 @@ class GPT2Attention(nn.Module):
 
     def forward(self, hidden_states, cache: Cache | None, mask, cache_position, output_attentions=False):
         batch, length, _ = hidden_states.shape
-        query, key, value = project(hidden_states, self.c_attn).split(self.embed_dim, dim=2)
-        # (batch, length, heads * head_dim) -> (batch, heads, length, head_dim)
-        query, key, value = (t.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
-                             for t in (query, key, value))
+        # (batch, length, 3 * heads * head_dim) -> q, k, v as (batch, heads, length, head_dim) views
+        qkv = project(hidden_states, self.c_attn).view(batch, length, 3, self.num_heads, self.head_dim)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         if cache is not None:
             key, value = cache.update(key, value, self.layer_idx, {"cache_position": cache_position})
         out, weights = sdpa_attention(
             query, key, value, mask, scale=self.scaling, is_causal=mask is None and length > 1,
             dropout=self.attn_dropout.p if self.training else 0.0, need_weights=output_attentions)
         out = out.transpose(1, 2).reshape(batch, length, self.embed_dim)
-        return self.resid_dropout(project(out, self.c_proj)), weights
+        out = project(out, self.c_proj)
+        return (self.resid_dropout(out) if self.training else out), weights
 
 
 class GPT2MLP(nn.Module):
@@ -138,7 +138,8 @@ class GPT2MLP(nn.Module):
         self.dropout = nn.Dropout(config.resid_pdrop)
 
     def forward(self, x):
-        return self.dropout(project(self.act(project(x, self.c_fc)), self.c_proj))
+        out = project(self.act(project(x, self.c_fc)), self.c_proj)
+        return self.dropout(out) if self.training else out  # (dropout is the identity in eval)
 
 
 class GPT2Block(nn.Module):
