@@ -200,3 +200,19 @@ def test_auto_classes_pick_gpt2(folders):
     assert type(model).__name__ == "GPT2LMHeadModel" and model.can_generate()
     assert type(leanformers.AutoModel.from_pretrained(folders["GPT2Model"])).__name__ == "GPT2Model"
     assert not leanformers.AutoModel.from_pretrained(folders["GPT2Model"]).can_generate()
+
+
+def test_training_mode_applies_the_same_dropouts_as_the_reference(folders):
+    """Dropout runs only in training mode (eval skips the calls): under one seed the reference and
+    we draw the same masks in the same order, so train-mode logits agree and differ from eval's."""
+    folder = folders["GPT2LMHeadModel"]
+    ref, lean = reference_model(folder).train(), lean_model(folder).train()
+    ids, _ = prompts()
+    with torch.no_grad():
+        torch.manual_seed(7)
+        theirs = ref(ids).logits
+        torch.manual_seed(7)
+        ours = lean(ids).logits
+        evaluated = lean.eval()(ids).logits
+    torch.testing.assert_close(ours, theirs, atol=ATOL, rtol=0)
+    assert (ours - evaluated).abs().max() > 1e-2  # dropout did change the training-mode pass
