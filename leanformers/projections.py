@@ -16,8 +16,8 @@ weight, so a step runs one bigger matmul instead of three small ones.
 The copies are made on first use and kept on the first module of each group, keyed by the
 weights' storage and version. The key is checked once per ``decoding()`` block (once per
 ``generate()`` call), not at every step: a training step or ``load_state_dict`` that changes a
-weight between two calls makes the next call build a fresh copy. They cost the memory of the weights once more;
-``release(model)`` frees them. Outside ``decoding()``, with autograd on, off the CPU, in other
+weight between two calls makes the next call build a fresh copy. They cost the memory of the
+weights once more; ``release(model)`` frees them. Outside ``decoding()``, with autograd on, off the CPU, in other
 dtypes, for more rows than are being decoded (the prompt), or where oneDNN is missing, it is plain
 ``F.linear`` on the module's own weight: forward passes give the reference's numbers to the bit,
 and decoding gives them to float rounding (sums in another order).
