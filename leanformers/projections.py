@@ -17,10 +17,10 @@ The copies are made on first use and kept on the first module of each group, key
 weights' storage and version. The key is checked once per ``decoding()`` block (once per
 ``generate()`` call), not at every step: a training step or ``load_state_dict`` that changes a
 weight between two calls makes the next call build a fresh copy. They cost the memory of the
-weights once more; ``release(model)`` frees them. Outside ``decoding()``, with autograd on, off the CPU, in other
-dtypes, for more rows than are being decoded (the prompt), or where oneDNN is missing, it is plain
-``F.linear`` on the module's own weight: forward passes give the reference's numbers to the bit,
-and decoding gives them to float rounding (sums in another order).
+weights once more; ``release(model)`` frees them. Outside ``decoding()``, with autograd on, off
+the CPU, in other dtypes, for more rows than are being decoded (the prompt), or where oneDNN is
+missing, it is plain ``F.linear`` on the module's own weight: forward passes give the reference's
+numbers to the bit, and decoding gives them to float rounding (sums in another order).
 """
 
 from __future__ import annotations
