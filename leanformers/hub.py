@@ -20,7 +20,7 @@ import os
 import re
 import time
 
-__all__ = ["resolve_file", "hf_cache_dir", "is_offline", "CheckpointNotFoundError"]
+__all__ = ["resolve_file", "split_gguf_path", "hf_cache_dir", "is_offline", "CheckpointNotFoundError"]
 
 _COMMIT_HASH = re.compile(r"^[0-9a-f]{40}$")
 _TRUE = {"1", "ON", "YES", "TRUE"}
@@ -73,6 +73,23 @@ def _looks_like_repo_id(name: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?", name)) and ".." not in name
 
 
+def split_gguf_path(name_or_path, gguf_file: str | None = None) -> tuple:
+    """``("dir/model.gguf", None)`` -> ``("dir", "model.gguf")``: a path to a GGUF file loads as its
+    folder plus ``gguf_file``, the way ``from_pretrained(folder, gguf_file=name)`` takes it. Anything
+    else comes back unchanged."""
+    if gguf_file is not None or not isinstance(name_or_path, (str, os.PathLike)):
+        return name_or_path, gguf_file
+    name = os.fspath(name_or_path)
+    if not name.lower().endswith(".gguf") or os.path.isdir(name):
+        return name_or_path, gguf_file
+    if not os.path.isfile(name):
+        raise CheckpointNotFoundError(
+            f"There is no GGUF file at {name!r}. Check the path, or pass the folder (or Hub id) that holds "
+            f"it and the file name as gguf_file='name.gguf'."
+        )
+    return os.path.split(os.path.abspath(name))
+
+
 def resolve_file(
     name_or_path: str | os.PathLike,
     filename: str,
@@ -107,7 +124,8 @@ def resolve_file(
     if os.path.isfile(name):
         raise CheckpointNotFoundError(
             f"{name!r} is a file, but a folder or a Hub model id was expected (the folder that holds "
-            f"config.json). Pass the folder, not the file."
+            f"config.json). Pass the folder, not the file (a GGUF file loads as its folder plus "
+            f"gguf_file='name.gguf')."
         )
 
     if not _looks_like_repo_id(name):

@@ -20,7 +20,7 @@ from torch import nn
 
 from . import weights as W
 from .configuration import PretrainedConfig, write_text_atomic
-from .hub import resolve_file
+from .hub import resolve_file, split_gguf_path
 
 __all__ = ["PreTrainedModel", "init_empty_weights"]
 
@@ -284,6 +284,7 @@ class PreTrainedModel(nn.Module):
                         ignore_mismatched_sizes=False, force_download=False, local_files_only=None,
                         token=None, revision=None, subfolder="", use_safetensors=None, dtype="auto",
                         device_map=None, output_loading_info=False, gguf_file=None, **kwargs):
+        pretrained_model_name_or_path, gguf_file = split_gguf_path(pretrained_model_name_or_path, gguf_file)
         name = os.fspath(pretrained_model_name_or_path)
         hub = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
                    token=token, subfolder=subfolder, force_download=force_download)
