@@ -105,7 +105,13 @@ def _module_for(name: str) -> str | None:
     return None
 
 
+# submodules reachable as attributes without importing them first: leanformers.logging.set_verbosity_info()
+_SUBMODULES = ("logging", "utils")
+
+
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"leanformers.{name}")
     module_name = _module_for(name)
     if module_name is None:
         raise AttributeError(f"module 'leanformers' has no attribute {name!r}")
@@ -115,7 +121,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
 
 
 __all__ = sorted(_LAZY)

@@ -21,6 +21,7 @@ from torch import nn
 from . import weights as W
 from .configuration import PretrainedConfig, write_text_atomic
 from .hub import resolve_file, split_gguf_path
+from .logging import tqdm
 
 __all__ = ["PreTrainedModel", "init_empty_weights"]
 
@@ -386,7 +387,7 @@ class PreTrainedModel(nn.Module):
             unexpected = [k for k in unexpected
                           if not any(re.search(p, k) for p in self._keys_to_ignore_on_load_unexpected)]
         mismatched, to_load = [], {}
-        for key, tensor in state.items():
+        for key, tensor in tqdm(state.items(), total=len(state), desc="Loading weights", unit="tensor", leave=False):
             if key not in expected:
                 continue
             want = expected[key]

@@ -137,8 +137,10 @@ def _default_model(task: str) -> str:
             f"Pass a model, e.g. pipeline({task!r}, "
             f"model='distilbert/distilbert-base-uncased-finetuned-sst-2-english') or a local folder."
         )
-    print(f"No model was supplied, using {_DEFAULT_MODEL_DESCRIPTIONS.get(task, 'the default model')} at {path}",
-          file=sys.stderr)
+    import logging  # a warning, as in the reference: leanformers.logging.set_verbosity_error() hides it
+
+    logging.getLogger("leanformers").warning(
+        f"No model was supplied, using {_DEFAULT_MODEL_DESCRIPTIONS.get(task, 'the default model')} at {path}")
     return path
 
 
