@@ -231,6 +231,7 @@ def test_path_to_a_gguf_file_loads_everywhere(tiny_files):
     path = str(folder / "sp.gguf")
     config = leanformers.AutoConfig.from_pretrained(path)
     assert config.to_dict() == leanformers.AutoConfig.from_pretrained(folder, gguf_file="sp.gguf").to_dict()
+    assert leanformers.LlamaConfig.from_pretrained(path).to_dict() == config.to_dict()
     tokenizer = leanformers.AutoTokenizer.from_pretrained(path)
     expected = leanformers.AutoTokenizer.from_pretrained(folder, gguf_file="sp.gguf")
     assert tokenizer("hello world")["input_ids"] == expected("hello world")["input_ids"]
