@@ -317,7 +317,8 @@ class Pipeline:
         if preprocess_open and self.tokenizer is not None and callable(self.tokenizer):
             tokenizer_names = [n for n in _parameter_names(self.tokenizer.__call__)[0] if n not in _TOKENIZER_INPUTS]
             if tokenizer_names:  # a tokenizer that names no options cannot be checked
-                self._raise_unknown([k for k in pre if k in kwargs and k not in preprocess_names
+                # only what _sanitize_parameters took through its **kwargs and handed on as it was
+                self._raise_unknown([k for k in kwargs if k not in own and k in pre and k not in preprocess_names
                                      and k not in tokenizer_names], own, tokenizer_names)
         return pre, fwd, post
 
@@ -327,8 +328,8 @@ class Pipeline:
         names = ", ".join(repr(k) for k in unknown)
         accepted = ", ".join(sorted({*own, "batch_size", "num_workers"}))
         extra = f"; and the tokenizer's options {', '.join(tokenizer_options)}" if tokenizer_options else ""
-        raise TypeError(f"{type(self).__name__} got {'an unknown parameter' if len(unknown) == 1 else 'unknown parameters'} "
-                        f"{names}. It accepts {accepted}{extra}.")
+        what = "an unknown parameter" if len(unknown) == 1 else "unknown parameters"
+        raise TypeError(f"{type(self).__name__} got {what} {names}. It accepts {accepted}{extra}.")
 
     def _unpad(self, item_outputs, length: int, padded_length: int, padding_side: str):
         """Hook: cut one item's outputs back to its own ``length`` after batching padded it to
