@@ -155,3 +155,49 @@ def test_offline_mode_still_makes_no_attempt(unreachable_hub, monkeypatch):
     monkeypatch.setattr(hub, "_probe", lambda endpoint: pytest.fail("the Hub was probed in offline mode"))
     with pytest.raises(CheckpointNotFoundError, match="HF_HUB_OFFLINE=1 or local_files_only"):
         hub.resolve_file("org/not-cached", "config.json")
+
+
+@pytest.fixture
+def stand_in_hub(unreachable_hub, monkeypatch):
+    """A local HTTP server in place of the Hub: every file is absent from org/model (404 EntryNotFound,
+    at commit COMMIT), and any other repo does not exist (404 RepoNotFound)."""
+    import http.server
+    import threading
+
+    import huggingface_hub.constants as constants
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            entry = self.path.startswith("/org/model/")
+            self.send_response(404)
+            self.send_header("X-Error-Code", "EntryNotFound" if entry else "RepoNotFound")
+            self.send_header("X-Repo-Commit", COMMIT)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    yield unreachable_hub
+    server.shutdown()
+    server.server_close()
+
+
+def test_reachable_hub_tells_a_missing_file_from_a_missing_repo(stand_in_hub):
+    assert hub.resolve_file("org/model", "special_tokens_map.json", required=False) is None
+    with pytest.raises(CheckpointNotFoundError, match="The Hub repo 'org/model' has no file 'config.json'"):
+        hub.resolve_file("org/model", "config.json")
+    with pytest.raises(CheckpointNotFoundError, match="'org/other' is neither a local folder nor a model on the "
+                                                      "Hugging Face Hub"):
+        hub.resolve_file("org/other", "config.json")
+    # huggingface_hub noted the absent file for that commit: known missing from now on
+    assert (stand_in_hub / "models--org--model" / ".no_exist" / COMMIT / "special_tokens_map.json").exists()
