@@ -32,9 +32,9 @@ def _flat(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.reshape((tensor.shape[0] * tensor.shape[1],) + tuple(tensor.shape[2:]))
 
 
-def _grow(buffer: torch.Tensor, fill, limit: int) -> torch.Tensor:
-    """``buffer`` (batch, beams, length) with its length doubled (at most ``limit``)."""
-    extra = min(2 * buffer.shape[2], limit) - buffer.shape[2]
+def _grow(buffer: torch.Tensor, fill, length: int) -> torch.Tensor:
+    """``buffer`` (batch, beams, ...) made ``length`` long, the new slots holding ``fill``."""
+    extra = length - buffer.shape[2]
     return torch.cat([buffer, buffer.new_full(buffer.shape[:2] + (extra,), fill)], dim=2)
 
 
@@ -79,10 +79,10 @@ def beam_search(state: DecodeState, plan):
 
     while True:
         if cur == running.shape[2]:
-            running, finished, running_origin, finished_origin = (
-                _grow(running, fill, max_length), _grow(finished, fill, max_length),
-                _grow(running_origin, -1, max_length - prompt_length),
-                _grow(finished_origin, -1, max_length - prompt_length))
+            new = min(2 * cur, max_length)
+            running, finished = _grow(running, fill, new), _grow(finished, fill, new)
+            running_origin = _grow(running_origin, -1, new - prompt_length)
+            finished_origin = _grow(finished_origin, -1, new - prompt_length)
             state.grow()
         logits = out.logits[:, -1, :].float()
         del out

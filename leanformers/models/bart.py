@@ -539,6 +539,10 @@ class BartForSequenceClassification(BartPreTrainedModel):
         hidden_states = outputs.last_hidden_state
         # the sentence is read at the last eos token of each row
         eos_mask = input_ids.eq(self.config.eos_token_id).to(hidden_states.device)
+        if eos_mask.shape != hidden_states.shape[:2]:
+            raise ValueError(f"{type(self).__name__} reads the decoder state at the eos tokens of input_ids, so it "
+                             f"needs one decoder position per input token: leave decoder_input_ids unset (they "
+                             f"are input_ids shifted right), or give them input_ids' length.")
         counts = eos_mask.sum(1)
         if bool((counts == 0).any()):
             raise ValueError(f"Each input of {type(self).__name__} must contain the eos token "
