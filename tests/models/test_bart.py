@@ -341,3 +341,39 @@ def test_clear_errors(checkpoint):
         lean.generate(batch()[0], max_new_tokens=2, cache_implementation="static")
     with pytest.raises(ValueError, match="decoder_start_token_id holds 2 ids, but there are 3 prompts"):
         lean.generate(batch()[0], max_new_tokens=2, decoder_start_token_id=[2, 2])
+
+
+@pytest.mark.parametrize("how", ["tokenizer_class", "model_type", "tokenizer.json"])
+def test_tokenizer_gives_the_reference_ids(tmp_path, how):
+    """A BART folder (RoBERTa's byte-level BPE: vocab.json + merges.txt) found by its tokenizer_class,
+    by config.json's model_type alone, or through the tokenizer.json the reference writes."""
+    import json
+    import os
+    import shutil
+
+    source = os.path.join(os.path.dirname(__file__), "..", ".data", "gpt2")
+    if not os.path.isdir(source):
+        pytest.skip("tests/.data/gpt2 (fetched by scripts/setup.sh --test) is missing")
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(os.path.join(source, name), tmp_path / name)
+    if how == "model_type":
+        (tmp_path / "config.json").write_text(json.dumps({"model_type": "bart"}))
+    else:
+        (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BartTokenizer"}))
+    ref = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    if how == "tokenizer.json":
+        ref.save_pretrained(tmp_path)
+        assert (tmp_path / "tokenizer.json").exists()
+        config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+        (tmp_path / "tokenizer_config.json").write_text(json.dumps({**config, "tokenizer_class": "BartTokenizer"}))
+    ours = leanformers.AutoTokenizer.from_pretrained(tmp_path)
+    direct = leanformers.BartTokenizerFast.from_pretrained(tmp_path)
+    texts = ["Hello world!", " leading space and  double", "ünïcödé wörds <mask> too", "</s> inside"]
+    for tok in (ours, direct):
+        for text in texts:
+            assert tok(text)["input_ids"] == ref(text)["input_ids"], text
+        pair_ours, pair_ref = tok("first part", "second part"), ref("first part", "second part")
+        assert pair_ours["input_ids"] == pair_ref["input_ids"]
+        assert tok.decode(tok(texts[2])["input_ids"]) == ref.decode(ref(texts[2])["input_ids"])
+    assert (ours.bos_token_id, ours.eos_token_id, ours.pad_token_id, ours.mask_token_id) == \
+        (ref.bos_token_id, ref.eos_token_id, ref.pad_token_id, ref.mask_token_id)
