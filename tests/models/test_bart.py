@@ -377,3 +377,26 @@ def test_tokenizer_gives_the_reference_ids(tmp_path, how):
         assert tok.decode(tok(texts[2])["input_ids"]) == ref.decode(ref(texts[2])["input_ids"])
     assert (ours.bos_token_id, ours.eos_token_id, ours.pad_token_id, ours.mask_token_id) == \
         (ref.bos_token_id, ref.eos_token_id, ref.pad_token_id, ref.mask_token_id)
+
+
+def test_generate_attentions_with_beams_match_reference(checkpoint):
+    """Beams share their prompt's encoder row in leanformers (no repeated cross-attention keys):
+    the cross-attention weights per beam still equal the reference's."""
+    folder = checkpoint("BartForConditionalGeneration")
+    ref = transformers.BartForConditionalGeneration.from_pretrained(folder, attn_implementation="eager").eval()
+    lean = leanformers.BartForConditionalGeneration.from_pretrained(folder).eval()
+    ids, mask, _ = batch()
+    kwargs = dict(attention_mask=mask, max_new_tokens=4, num_beams=2, return_dict_in_generate=True,
+                  output_attentions=True, output_hidden_states=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = ref.generate(ids, **kwargs)
+    b = lean.generate(ids, **kwargs)
+    assert torch.equal(a.sequences, b.sequences)
+    for name in ("cross_attentions", "decoder_attentions", "decoder_hidden_states"):
+        assert len(b[name]) == len(a[name])
+        for step_a, step_b in zip(a[name], b[name]):
+            for x, y in zip(step_b, step_a):
+                assert_close(x, y, name)
+    for x, y in zip(b.encoder_attentions, a.encoder_attentions):
+        assert_close(x, y, "encoder_attentions")
