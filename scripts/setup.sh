@@ -12,7 +12,7 @@ if [ ! -f "$stamp" ]; then
   # torch first and pinned: plain `torch` would pull a multi-GB CUDA build.
   "$VENV/bin/python" -c "import torch" 2>/dev/null || pip install "torch==2.13.0"
   if [ "${1:-}" = "--test" ]; then
-    pip install -e ".[test]"
+    pip install -e ".[test,serve]"
     pip install --no-deps -r requirements-data.txt
   else
     pip install -e .
@@ -22,5 +22,11 @@ fi
 # Bytecode for our own modules, as a non-editable `pip install` would write it: with
 # PYTHONDONTWRITEBYTECODE set, an editable install otherwise recompiles every module in every process.
 "$VENV/bin/python" -m compileall -q leanformers >/dev/null || true
+# The chat page's browser test drives Debian's chromium (playwright is pointed at it; no browser
+# download). Installed only where we can: as root, when it is missing.
+if [ "${1:-}" = "--test" ] && [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || echo "setup: could not install chromium (the chat page's browser test will skip)" >&2
+fi
 # Real tokenizer files for the tests (cheap when present; tests skip with a reason when absent).
 if [ "${1:-}" = "--test" ]; then bash scripts/fetch_test_data.sh || echo "setup: could not fetch tests/.data (tests that need it will skip)" >&2; fi
