@@ -47,6 +47,12 @@ SUPPORTED_TASKS = {
         "auto_model": "AutoModelForCausalLM",
         "has_default": False,
     },
+    # beyond the reference: pooled as the checkpoint's sentence-transformers files say
+    "sentence-embeddings": {
+        "impl": "leanformers.pipelines.sentence_embeddings:SentenceEmbeddingsPipeline",
+        "auto_model": "AutoModel",
+        "has_default": False,
+    },
 }
 TASK_ALIASES = {"sentiment-analysis": "text-classification"}
 
@@ -57,6 +63,7 @@ _LAZY_CLASSES = {
     "TextClassificationPipeline": SUPPORTED_TASKS["text-classification"]["impl"],
     "FeatureExtractionPipeline": SUPPORTED_TASKS["feature-extraction"]["impl"],
     "TextGenerationPipeline": SUPPORTED_TASKS["text-generation"]["impl"],
+    "SentenceEmbeddingsPipeline": SUPPORTED_TASKS["sentence-embeddings"]["impl"],
 }
 
 # Head-class name endings -> task, to infer the task from a model when none is given.

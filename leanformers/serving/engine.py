@@ -99,28 +99,20 @@ class Sampling:
 
 
 class Sink:
-    """Hands the worker's events to an asyncio queue (thread-safe), or to a plain callback."""
+    """Hands the worker's events to an asyncio queue from the worker thread, tagged ``(tag, event)``
+    so that one queue can gather the events of several jobs; or to a plain callback."""
 
-    def __init__(self, loop=None, callback=None):
-        self._queue = None
-        if loop is not None:
-            import asyncio
-
-            self._queue = asyncio.Queue()
-            self._loop = loop
-        self._callback = callback
+    def __init__(self, loop=None, queue=None, tag=0, callback=None):
+        self._loop, self._queue, self._tag, self._callback = loop, queue, tag, callback
 
     def put(self, event):
-        if self._queue is not None:
-            try:
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
-            except RuntimeError:  # the loop is closed: nobody listens any more
-                pass
-        else:
+        if self._callback is not None:
             self._callback(event)
-
-    async def get(self):
-        return await self._queue.get()
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, (self._tag, event))
+        except RuntimeError:  # the loop is closed: nobody listens any more
+            pass
 
 
 class GenerationJob:
@@ -349,6 +341,10 @@ class Engine:
         job = CallJob(fn, inputs, group)
         self.submit(job)
         return job.future
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
 
     @property
     def active_rows(self) -> int:
