@@ -127,3 +127,24 @@ def server(chat_model_dir, bert_classifier_dir):
     yield running
     running.close()
 
+
+
+def http(method: str, url: str, body=None, headers=None, timeout: float = 60):
+    """``(status, headers, parsed JSON or text)`` with the standard library (raw requests: bad bodies,
+    missing keys). ``body``: bytes as they are, anything else as JSON."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, head, raw = r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        status, head, raw = e.code, dict(e.headers), e.read()
+    try:
+        return status, head, json.loads(raw)
+    except ValueError:
+        return status, head, raw.decode()
