@@ -6,6 +6,8 @@
     leanformers run text-generation "What is the capital of France?" -m ./SmolLM2-135M-Instruct.Q4_1.gguf
     echo "one text per line" | leanformers run text-classification --model ./clf
     leanformers chat --model ./SmolLM2-135M-Instruct.Q4_1.gguf --system "You are a concise assistant."
+    leanformers serve --model ./SmolLM2-135M-Instruct.Q4_1.gguf --port 8000   # OpenAI-compatible server
+    leanformers chat --url http://127.0.0.1:8000                       # chat with a running server
     leanformers env                                                    # versions, for bug reports
 
 Each subcommand is one ``add_<name>_command(subparsers)`` function listed in ``COMMANDS``: it adds
@@ -272,6 +274,12 @@ def _read_line_function(stdin, write):
 def _chat(args) -> int:
     if not args.do_sample and (args.temperature is not None or args.top_p is not None):
         raise CommandError("--temperature and --top-p apply only when sampling: add --do-sample.")
+    if args.url is not None:
+        return _chat_remote(args)
+    if args.model is None:
+        raise CommandError("name a model (--model) or a running server (--url).")
+    if args.api_key is not None:
+        raise CommandError("--api-key is for a server (--url).")
     from .pipelines import pipeline
 
     extra = {"gguf_file": args.gguf_file} if args.gguf_file is not None else {}
@@ -321,8 +329,13 @@ def add_chat_command(subparsers):
                     f"token. {CHAT_HELP}. Lines can also be piped in. Decoding is greedy unless "
                     "--do-sample is given.",
     )
-    p.add_argument("--model", "-m", required=True,
-                   help="a chat (instruct) model: Hub id, local folder, or .gguf file")
+    p.add_argument("--model", "-m", default=None,
+                   help="a chat (instruct) model: Hub id, local folder, or .gguf file (with --url: a model id "
+                        "of the server, default its first)")
+    p.add_argument("--url", default=None,
+                   help="talk to a running `leanformers serve` (or any OpenAI-compatible server) at this URL, "
+                        "e.g. http://127.0.0.1:8000, instead of loading a model here")
+    p.add_argument("--api-key", default=None, help="with --url: the server's API key")
     p.add_argument("--gguf-file", default=None, metavar="NAME",
                    help="load model and tokenizer from this GGUF file inside the --model folder or Hub repo")
     p.add_argument("--system", default=None, help="a system message that starts the conversation")
@@ -335,6 +348,85 @@ def add_chat_command(subparsers):
     p.add_argument("--device", "-d", default=None, help="cpu, cuda, cuda:0, 0, -1 ... (default: CUDA if available)")
     p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the checkpoint's own)")
     p.set_defaults(handler=_chat)
+
+
+def _chat_remote(args) -> int:
+    """``leanformers chat --url``: the same conversation, each reply streamed from the server."""
+    from .serving.client import ChatClient, ServerError
+
+    if args.gguf_file is not None or args.device is not None or args.dtype is not None:
+        raise CommandError("--gguf-file, --device and --dtype choose how a model loads here; with --url the "
+                           "server has loaded it already.")
+    client = ChatClient(args.url, api_key=args.api_key)
+    try:
+        model = args.model or client.first_model()
+    except ServerError as e:
+        raise CommandError(str(e)) from None
+    settings = {"max_tokens": args.max_new_tokens, "temperature": 0}
+    if args.do_sample:
+        settings.pop("temperature")
+        settings.update({k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p))
+                         if v is not None})
+
+    def reply(messages, emit):
+        try:
+            for piece in client.stream_chat(model, messages, **settings):
+                emit(piece)
+        except ServerError as e:
+            raise RuntimeError(str(e)) from None
+
+    def write(text: str):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    if sys.stdin.isatty():
+        write(f"Chatting with {model} at {args.url} ({CHAT_HELP}).\n")
+    chat_loop(_read_line_function(sys.stdin, write), reply, write, system=args.system)
+    return 0
+
+
+# ---- serve -------------------------------------------------------------------------------------
+def _serve(args) -> int:
+    try:
+        from .serving.app import serve
+    except ImportError as e:
+        raise CommandError(f"`leanformers serve` needs its web stack ({e.name} is missing): "
+                           f"pip install 'leanformers[serve]'.") from None
+    if args.host not in ("127.0.0.1", "localhost", "::1") and args.api_key is None:
+        print(f"leanformers serve: warning: listening on {args.host} without --api-key: anyone who can reach "
+              f"this address can use (and load) models.", file=sys.stderr)
+    serve(list(args.model), host=args.host, port=args.port, max_batch=args.max_batch, max_queue=args.max_queue,
+          max_models=args.max_models, api_key=args.api_key, device=_parse_device(args.device), dtype=args.dtype,
+          max_body=args.max_body, log_level=args.log_level)
+    return 0
+
+
+def add_serve_command(subparsers):
+    p = subparsers.add_parser(
+        "serve", help="serve models over HTTP: OpenAI API, Hugging Face Inference API, a chat page",
+        description="An HTTP server: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models "
+                    "(OpenAI's API), /models/{model} and /models/{model}/pipeline/{task} (the Hugging Face "
+                    "Inference API), /health, and a chat page at /. Concurrent generation requests share one "
+                    "continuously batched decoding loop. Models named in requests are loaded on first use.",
+    )
+    p.add_argument("--model", "-m", action="append", default=[], metavar="M",
+                   help="a model to load at start (Hub id, folder or .gguf file); repeatable")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--max-batch", type=_positive_int, default=8,
+                   help="most sequences decoded together per model (default 8)")
+    p.add_argument("--max-queue", type=_positive_int, default=64,
+                   help="most requests waiting to start; more get 429 (default 64)")
+    p.add_argument("--max-models", type=_positive_int, default=4,
+                   help="most models kept loaded; the least recently used makes room (default 4)")
+    p.add_argument("--max-body", type=_positive_int, default=1_000_000,
+                   help="largest request body in bytes; larger gets 413 (default 1000000)")
+    p.add_argument("--api-key", default=None,
+                   help="require 'Authorization: Bearer KEY' on every API request (401 otherwise)")
+    p.add_argument("--device", "-d", default=None, help="cpu, cuda, cuda:0, 0, -1 ... (default: CUDA if available)")
+    p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the checkpoint's own)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(handler=_serve)
 
 
 # ---- env ---------------------------------------------------------------------------------------
@@ -403,7 +495,7 @@ def add_env_command(subparsers):
 
 # ---- the command -------------------------------------------------------------------------------
 # one registration function per subcommand; a new command adds its function here
-COMMANDS = [add_run_command, add_chat_command, add_env_command]
+COMMANDS = [add_run_command, add_chat_command, add_serve_command, add_env_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

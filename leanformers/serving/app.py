@@ -107,12 +107,28 @@ async def _json_body(request: Request) -> dict:
     return body
 
 
+def _param(loc: tuple, body: dict) -> str | None:
+    """The body's path to a validation error (pydantic's loc also names union branches: dropped)."""
+    path, current = [], body
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            break
+        path.append(str(part))
+    if not path and loc:
+        path = [str(loc[0])]  # a missing field
+    return ".".join(path) or None
+
+
 def _validate(schema, body: dict):
     try:
         parsed = schema.model_validate(body)
     except ValidationError as e:
         first = e.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
+        param = _param(first["loc"], body)
         if first["type"] == "extra_forbidden":
             raise RequestError(f"Unrecognized request argument supplied: {param}", param=param) from None
         count = f" (and {e.error_count() - 1} more problems)" if e.error_count() > 1 else ""

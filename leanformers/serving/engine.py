@@ -438,6 +438,8 @@ class Engine:
             ident, pipe = self.store.pipeline(job.model, "text-generation")
         except ModelNotFound as e:
             raise RequestError(str(e), status=404, param="model", code="model_not_found") from None
+        except (ValueError, TypeError) as e:  # e.g. a classifier named for a chat
+            raise RequestError(f"The model {job.model!r} cannot generate text: {e}", param="model") from None
         model, tokenizer = pipe.model, pipe.tokenizer
         job.model_id = ident
         batch = self._batches.get(id(model))
