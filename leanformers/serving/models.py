@@ -75,9 +75,6 @@ class ModelStore:
         """The task a model serves by default: sentence-embeddings for a sentence-transformers
         checkpoint, else what its architecture says (as ``pipeline(model=...)`` infers it)."""
         ident, source = self.resolve(name)
-        for (src, task) in self._pipes:
-            if src == source and task != "sentence-embeddings":
-                return task
         from ..hub import split_gguf_path
 
         folder, gguf_file = split_gguf_path(source, None)
