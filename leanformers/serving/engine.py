@@ -371,7 +371,7 @@ class Engine:
                 for key, batch in list(self._batches.items()):
                     if batch.rows:
                         self._step(batch)
-                    else:
+                    if not batch.rows:  # every row left: drop the batch (and its model reference)
                         del self._batches[key]
         for job in list(self._pending):
             self._fail(job, RequestError("The server is shutting down.", status=503, type="server_error"))
