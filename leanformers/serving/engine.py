@@ -435,7 +435,7 @@ class Engine:
     def _admit(self, job: GenerationJob) -> bool:
         """Start ``job`` if its model's batch has room (False: it waits)."""
         try:
-            ident, pipe = self.store.pipeline(job.model, "text-generation")
+            ident, pipe = self.store.generator(job.model)
         except ModelNotFound as e:
             raise RequestError(str(e), status=404, param="model", code="model_not_found") from None
         except (ValueError, TypeError) as e:  # e.g. a classifier named for a chat

@@ -112,6 +112,38 @@ class ModelStore:
         self._pipes.move_to_end(key)
         return ident, pipe
 
+    def generator(self, name: str):
+        """``(id, object with .model and .tokenizer)`` for generation: the text-generation pipeline
+        of a decoder-only model, or an encoder-decoder model loaded as such (``AutoModelForCausalLM``
+        would load only its decoder)."""
+        ident, source = self.resolve(name)
+        key = (source, "seq2seq")
+        if key not in self._pipes:
+            from ..configuration import PretrainedConfig
+            from ..hub import split_gguf_path
+
+            if split_gguf_path(source, None)[1] is not None:
+                return self.pipeline(name, "text-generation")
+            try:
+                config = PretrainedConfig.read_config_dict(source)
+            except OSError as e:
+                raise ModelNotFound(f"The model {name!r} does not exist here: {e}") from None
+            if not config.get("is_encoder_decoder"):
+                return self.pipeline(name, "text-generation")
+            import types
+
+            from ..auto import AutoModelForSeq2SeqLM, AutoTokenizer
+            from ..pipelines.base import resolve_device
+
+            model = AutoModelForSeq2SeqLM.from_pretrained(source, dtype=self.dtype)
+            model.to(resolve_device(self.device, model)).eval()
+            self.add(source)
+            self._pipes[key] = types.SimpleNamespace(model=model, tokenizer=AutoTokenizer.from_pretrained(source))
+            while len(self._pipes) > self.max_models:
+                self._pipes.popitem(last=False)
+        self._pipes.move_to_end(key)
+        return ident, self._pipes[key]
+
     def describe(self, ident: str) -> dict:
         return {"id": ident, "object": "model", "created": self.created.get(ident, 0), "owned_by": "leanformers"}
 

@@ -110,3 +110,40 @@ def test_cancelled_request_frees_its_slot(engine, chat_model_dir):
     threading.Event().wait(0.2)
     assert engine.active_rows == 0
     assert not sink.done.is_set()  # a cancelled job gets no more events
+
+
+def test_encoder_decoder_requests_run_alone_through_generate(tmp_path):
+    from conftest import train_tokenizer
+    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast(tokenizer_object=train_tokenizer("bpe"), eos_token="<|im_end|>",
+                                  pad_token="<|endoftext|>", bos_token="<|im_start|>")
+    tok.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = BartConfig(vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
+                        init_std=0.5, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                        pad_token_id=tok.pad_token_id, decoder_start_token_id=tok.eos_token_id,
+                        forced_eos_token_id=None)
+    BartForConditionalGeneration(config).eval().save_pretrained(tmp_path)
+    engine = Engine(ModelStore(device="cpu"), max_batch=2).start()
+    try:
+        [sink] = run_jobs(engine, str(tmp_path), [("the cat sat", Sampling(max_tokens=6, temperature=0))])
+    finally:
+        engine.stop()
+    from leanformers import AutoModelForSeq2SeqLM
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(tmp_path))
+    enc = AutoTokenizer.from_pretrained(str(tmp_path))("the cat sat", return_tensors="pt")
+    out = model.generate(**enc, max_new_tokens=6, do_sample=False)
+    assert sink.text() == AutoTokenizer.from_pretrained(str(tmp_path)).decode(out[0], skip_special_tokens=True)
+
+
+def test_least_recently_used_model_makes_room(chat_model_dir, bert_classifier_dir):
+    store = ModelStore(max_models=1, device="cpu")
+    store.add(chat_model_dir, pin=True)
+    assert store.pipeline("tiny-chat", "text-generation")[0] == "tiny-chat"
+    assert store.pipeline(bert_classifier_dir, "text-classification")[0] == "tiny-clf"
+    assert len(store._pipes) == 1 and store.listed() == ["tiny-chat", "tiny-clf"]  # tiny-chat is pinned
+    store.pipeline("tiny-chat", "text-generation")  # loaded again; tiny-clf (not pinned) is gone
+    assert store.listed() == ["tiny-chat"]
