@@ -604,6 +604,19 @@ class T5ForConditionalGeneration(_EncoderDecoder):
             pairs.pop("lm_head.weight", None)
         return pairs
 
+    def resize_token_embeddings(self, new_num_tokens: int, pad_to_multiple_of: int | None = None):
+        embeddings = super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of)
+        old = self.lm_head
+        if self._own_lm_head and old.out_features != embeddings.num_embeddings:
+            new = nn.Linear(old.in_features, embeddings.num_embeddings, bias=False, dtype=old.weight.dtype,
+                            device=old.weight.device)
+            new.weight.data.normal_(mean=0.0, std=self.config.initializer_factor)
+            n = min(old.out_features, new.out_features)
+            with torch.no_grad():
+                new.weight[:n] = old.weight[:n]
+            self.lm_head = _init_std(new, self.config.initializer_factor)
+        return embeddings
+
     def _assign_state(self, state, dtype, ignore_mismatched_sizes):
         # the reference ties lm_head to the embeddings unless the checkpoint holds a different head
         head, shared = state.get("lm_head.weight"), state.get("shared.weight")

@@ -159,6 +159,10 @@ def test_checkpoint_with_its_own_lm_head(build, prefix, tmp_path):
     lean.save_pretrained(tmp_path)
     back = _reference(prefix, "ForConditionalGeneration", str(tmp_path))
     assert torch.equal(back.lm_head.weight, ref.lm_head.weight)
+    # resizing the vocabulary resizes the own head too, keeping its rows
+    lean.resize_token_embeddings(104)
+    assert lean.lm_head.weight.shape == (104, 32) and lean.shared.weight.shape == (104, 32)
+    assert torch.equal(lean.lm_head.weight[:99], ref.lm_head.weight)
 
 
 def test_v10_rescales_and_v11_does_not(build):
