@@ -125,6 +125,7 @@ MODEL_TYPE_TO_CLASS = {
     "gpt2": GPT2Tokenizer,
     "llama": LlamaTokenizer,
     "t5": T5Tokenizer,
+    "mt5": T5Tokenizer,
     "xlm-roberta": XLMRobertaTokenizer,
     "albert": AlbertTokenizer,
     "qwen2": Qwen2Tokenizer,
