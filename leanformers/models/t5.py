@@ -478,6 +478,19 @@ class T5PreTrainedModel(PreTrainedModel):
         elif isinstance(module, T5LayerNorm):
             module.weight.data.fill_(self.config.initializer_factor)
 
+    def _assign_state(self, state, dtype, ignore_mismatched_sizes):
+        # As the reference (_keep_in_fp32_modules = ["wo"]): loaded in float16, the feed-forward output
+        # projections stay float32, where large v1.1 / flan activations would overflow float16.
+        keep = {k: v for k, v in state.items() if k.endswith(".wo.weight")} if dtype == torch.float16 else {}
+        info = super()._assign_state(state, dtype, ignore_mismatched_sizes)
+        params = dict(self.named_parameters())
+        for key, tensor in keep.items():
+            for name in (key, f"{self.base_model_prefix}.{key}"):
+                if name in params:
+                    owner, _, attr = name.rpartition(".")
+                    setattr(self.get_submodule(owner), attr, nn.Parameter(tensor.to(torch.float32)))
+        return info
+
     def _shift_right(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Labels -> decoder inputs: the start token first, the rest moved one right, -100 -> pad."""
         start, pad = self.config.decoder_start_token_id, self.config.pad_token_id

@@ -286,9 +286,9 @@ def test_auto_classes_dispatch(build):
     config = L.AutoConfig.from_pretrained(mt5)
     assert type(config).__name__ == "MT5Config" and config.model_type == "mt5"
     assert type(L.AutoModel.from_pretrained(mt5)).__name__ == "MT5Model"
-    if hasattr(L, "AutoModelForSeq2SeqLM"):
-        assert type(L.AutoModelForSeq2SeqLM.from_pretrained(folder)).__name__ == "T5ForConditionalGeneration"
-        assert type(L.AutoModelForSeq2SeqLM.from_pretrained(mt5)).__name__ == "MT5ForConditionalGeneration"
+    assert type(L.AutoModelForSeq2SeqLM.from_pretrained(folder)).__name__ == "T5ForConditionalGeneration"
+    assert type(L.AutoModelForSeq2SeqLM.from_pretrained(mt5)).__name__ == "MT5ForConditionalGeneration"
+    assert type(L.AutoModelForTokenClassification.from_pretrained(mt5)).__name__ == "MT5ForTokenClassification"
 
 
 def test_config_matches_reference():
@@ -361,3 +361,19 @@ def test_generate_with_a_deeper_decoder_equals_greedy_by_hand(build):
             logits = lean(input_ids=ids, attention_mask=mask, decoder_input_ids=tokens, use_cache=False).logits
             tokens = torch.cat([tokens, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
     assert got.tolist() == tokens.tolist()
+
+
+@pytest.mark.parametrize("variant", ["v1.0", "v1.1"])
+def test_float16_keeps_wo_in_float32_as_reference(build, variant):
+    folder = build(variant)
+    ref = _reference("T5", "ForConditionalGeneration", folder, dtype=torch.float16)
+    lean = _lean("T5", "ForConditionalGeneration", folder, dtype=torch.float16)
+    for name, p in lean.named_parameters():
+        assert p.dtype == (torch.float32 if name.endswith(".wo.weight") else torch.float16), name
+        assert p.dtype == ref.get_parameter(name).dtype, name
+    ids, mask, dec, _ = _inputs(True)
+    with torch.no_grad():
+        a = ref(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
+        b = lean(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
+    assert a.dtype == b.dtype
+    assert (a.float() - b.float()).abs().max().item() <= 1e-2
