@@ -29,6 +29,7 @@ from ..cache import DynamicCache, EncoderDecoderCache
 from ..configuration import PretrainedConfig
 from ..layers import ACT2FN, check_input_ids, classification_loss
 from ..modeling import PreTrainedModel
+from ..projections import project
 from ..outputs import (
     BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions, Seq2SeqLMOutput, Seq2SeqModelOutput,
     Seq2SeqQuestionAnsweringModelOutput, Seq2SeqSequenceClassifierOutput, TokenClassifierOutput,
@@ -169,8 +170,8 @@ class T5DenseActDense(nn.Module):
         self.act = _activation(config.dense_act_fn)
 
     def forward(self, hidden_states):
-        hidden_states = self.dropout(self.act(self.wi(hidden_states)))
-        return self.wo(hidden_states.to(self.wo.weight.dtype))
+        hidden_states = self.dropout(self.act(project(hidden_states, self.wi)))
+        return project(hidden_states.to(self.wo.weight.dtype), self.wo)
 
 
 class T5DenseGatedActDense(nn.Module):
@@ -186,9 +187,9 @@ class T5DenseGatedActDense(nn.Module):
         self.act = _activation(config.dense_act_fn)
 
     def forward(self, hidden_states):
-        hidden_states = self.act(self.wi_0(hidden_states)) * self.wi_1(hidden_states)
-        hidden_states = self.dropout(hidden_states)
-        return self.wo(hidden_states.to(self.wo.weight.dtype))
+        gate, linear = project(hidden_states, self.wi_0, self.wi_1)
+        hidden_states = self.dropout(self.act(gate) * linear)
+        return project(hidden_states.to(self.wo.weight.dtype), self.wo)
 
 
 class T5LayerFF(nn.Module):
@@ -262,19 +263,20 @@ class T5Attention(nn.Module):
         """``attn_bias``: the additive float mask (relative position bias with -inf-like values where
         a key is hidden), or None; the scores are not scaled, as in T5."""
         batch, q_len = hidden_states.shape[:2]
-        query = self._heads(self.q(hidden_states))
         is_cross = key_value_states is not None
+        # project() multiplies through decoding-friendly weight copies inside generate(); else nn.Linear
         if is_cross:
+            query = self._heads(project(hidden_states, self.q))
             reuse = isinstance(cache, EncoderDecoderCache) and cache.is_updated.get(self.layer_idx)
             if reuse:  # the encoder's keys/values were projected at the first step
                 key, value = cache.cross_attention_cache[self.layer_idx]
             else:
-                key, value = self._heads(self.k(key_value_states)), self._heads(self.v(key_value_states))
+                key, value = (self._heads(t) for t in project(key_value_states, self.k, self.v))
                 if isinstance(cache, EncoderDecoderCache):
                     key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
                     cache.is_updated[self.layer_idx] = True
         else:
-            key, value = self._heads(self.k(hidden_states)), self._heads(self.v(hidden_states))
+            query, key, value = (self._heads(t) for t in project(hidden_states, self.q, self.k, self.v))
             if cache is not None:
                 own = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
                 key, value = own.update(key, value, self.layer_idx)
@@ -290,7 +292,7 @@ class T5Attention(nn.Module):
             out = F.scaled_dot_product_attention(query, key, value, attn_mask=attn_bias, dropout_p=dropout,
                                                  scale=1.0)
         out = out.transpose(1, 2).reshape(batch, q_len, -1)
-        return self.o(out), weights
+        return project(out, self.o), weights
 
 
 class T5LayerSelfAttention(nn.Module):
@@ -651,7 +653,7 @@ class T5ForConditionalGeneration(_EncoderDecoder):
         sequence_output = dec.last_hidden_state
         if self._rescales_output and getattr(self.config, "scale_decoder_outputs", False):
             sequence_output = sequence_output * (self.model_dim ** -0.5)
-        logits = self.lm_head(sequence_output)
+        logits = project(sequence_output, self.lm_head)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), labels.to(logits.device).view(-1),
