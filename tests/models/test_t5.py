@@ -377,3 +377,17 @@ def test_float16_keeps_wo_in_float32_as_reference(build, variant):
         b = lean(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
     assert a.dtype == b.dtype
     assert (a.float() - b.float()).abs().max().item() <= 1e-2
+
+
+@pytest.mark.parametrize("head", ["Model", "ForConditionalGeneration", "ForQuestionAnswering"])
+def test_left_padding_matches_reference(build, head):
+    """Left padding on both sides: decoder rows whose first queries see no token at all included."""
+    folder = build("v1.1", head)
+    ref, lean = _reference("T5", head, folder), _lean("T5", head, folder)
+    ids, _, dec, _ = _inputs(False)
+    mask, dec_mask = torch.ones_like(ids), torch.ones_like(dec)
+    mask[1, :3], mask[2, :5], dec_mask[1, :2] = 0, 0, 0
+    with torch.no_grad():
+        r, o = _call(ref, head, ids, mask, dec, dec_mask), _call(lean, head, ids, mask, dec, dec_mask)
+    for a, b in zip(_main_outputs(r, head), _main_outputs(o, head)):
+        _close(a, b, f"{head} left-padded")
