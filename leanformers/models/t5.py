@@ -65,17 +65,13 @@ class T5Config(PretrainedConfig):
                      feed_forward_proj=feed_forward_proj)
         for key, value in given.items():
             setattr(self, key, self._defaults[key] if value is None else value)
-        self.d_model = d_model
-        self.d_kv = d_kv
+        self.d_model, self.d_kv = d_model, d_kv
         self.num_decoder_layers = self.num_layers if num_decoder_layers is None else num_decoder_layers
         self.relative_attention_num_buckets = relative_attention_num_buckets
         self.relative_attention_max_distance = relative_attention_max_distance
-        self.dropout_rate = dropout_rate
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.initializer_factor = initializer_factor
-        self.use_cache = use_cache
-        self.classifier_dropout = classifier_dropout
-        self.is_decoder = is_decoder
+        self.dropout_rate, self.classifier_dropout = dropout_rate, classifier_dropout
+        self.layer_norm_epsilon, self.initializer_factor = layer_norm_epsilon, initializer_factor
+        self.use_cache, self.is_decoder = use_cache, is_decoder
 
         act = self.feed_forward_proj.split("-")
         if (len(act) > 1 and act[0] != "gated") or len(act) > 2:
@@ -84,11 +80,10 @@ class T5Config(PretrainedConfig):
                 f"use 'gated-{{ACT_FN}}' or '{{ACT_FN}}', e.g. 'gated-gelu' or 'relu'.")
         self.dense_act_fn = "gelu_new" if self.feed_forward_proj == "gated-gelu" else act[-1]
         self.is_gated_act = act[0] == "gated"
-        tie = kwargs.pop("tie_word_embeddings", None)
-        self._set_scaling(tie)
+        self._set_scaling(kwargs.pop("tie_word_embeddings", None))
         self.tie_word_embeddings = True
         kwargs.setdefault("decoder_start_token_id", pad_token_id)
-        # dense_act_fn / is_gated_act / scale_decoder_outputs written by a save override, as in the reference
+        # a config.json's own dense_act_fn / is_gated_act / scale_decoder_outputs win, as in the reference
         super().__init__(pad_token_id=pad_token_id, eos_token_id=eos_token_id,
                          is_encoder_decoder=is_encoder_decoder, **kwargs)
 
@@ -486,8 +481,9 @@ class T5PreTrainedModel(PreTrainedModel):
         keep = {k: v for k, v in state.items() if k.endswith(".wo.weight")} if dtype == torch.float16 else {}
         info = super()._assign_state(state, dtype, ignore_mismatched_sizes)
         params = dict(self.named_parameters())
+        prefix = self.base_model_prefix + "."
         for key, tensor in keep.items():
-            for name in (key, f"{self.base_model_prefix}.{key}"):
+            for name in (key, prefix + key, key.removeprefix(prefix)):  # as _align_prefix may have renamed it
                 if name in params:
                     owner, _, attr = name.rpartition(".")
                     setattr(self.get_submodule(owner), attr, nn.Parameter(tensor.to(torch.float32)))
@@ -511,13 +507,12 @@ class T5PreTrainedModel(PreTrainedModel):
 
 
 def _as_encoder_output(encoder_outputs) -> BaseModelOutput:
+    """encoder_outputs given as a BaseModelOutput, a dict or a (last_hidden_state, hidden_states, attentions) tuple."""
     if isinstance(encoder_outputs, BaseModelOutput):
         return encoder_outputs
     if isinstance(encoder_outputs, dict):
         return BaseModelOutput(**encoder_outputs)
-    return BaseModelOutput(last_hidden_state=encoder_outputs[0],
-                           hidden_states=encoder_outputs[1] if len(encoder_outputs) > 1 else None,
-                           attentions=encoder_outputs[2] if len(encoder_outputs) > 2 else None)
+    return BaseModelOutput(*encoder_outputs[:3])
 
 
 class _EncoderDecoder(T5PreTrainedModel):
@@ -824,30 +819,18 @@ class T5ForQuestionAnswering(_EncoderDecoder):
 
 
 # ---- mT5: the same architecture under its own names and config ----------------------------------
-class MT5Model(T5Model):
-    config_class = MT5Config
+def _mt5(cls, **attributes):
+    name = "M" + cls.__name__
+    return type(name, (cls,), {"config_class": MT5Config, "__module__": __name__, "__qualname__": name,
+                               "__doc__": f"mT5's {cls.__name__}.", **attributes})
 
 
-class MT5ForConditionalGeneration(T5ForConditionalGeneration):
-    config_class = MT5Config
-    _rescales_output = False
-
-
-class MT5EncoderModel(T5EncoderModel):
-    config_class = MT5Config
-
-
-class MT5ForSequenceClassification(T5ForSequenceClassification):
-    config_class = MT5Config
-
-
-class MT5ForTokenClassification(T5ForTokenClassification):
-    config_class = MT5Config
-
-
-class MT5ForQuestionAnswering(T5ForQuestionAnswering):
-    config_class = MT5Config
-
+MT5Model = _mt5(T5Model)
+MT5ForConditionalGeneration = _mt5(T5ForConditionalGeneration, _rescales_output=False)
+MT5EncoderModel = _mt5(T5EncoderModel)
+MT5ForSequenceClassification = _mt5(T5ForSequenceClassification)
+MT5ForTokenClassification = _mt5(T5ForTokenClassification)
+MT5ForQuestionAnswering = _mt5(T5ForQuestionAnswering)
 
 TASKS = {
     "base": T5Model,
@@ -858,13 +841,4 @@ TASKS = {
     "question-answering": T5ForQuestionAnswering,
 }
 # model_type "mt5" (an alias of this file) gets the MT5 names
-MODEL_TYPE_TASKS = {
-    "mt5": {
-        "base": MT5Model,
-        "seq2seq-lm": MT5ForConditionalGeneration,
-        "encoder": MT5EncoderModel,
-        "sequence-classification": MT5ForSequenceClassification,
-        "token-classification": MT5ForTokenClassification,
-        "question-answering": MT5ForQuestionAnswering,
-    },
-}
+MODEL_TYPE_TASKS = {"mt5": {task: globals()["M" + cls.__name__] for task, cls in TASKS.items()}}
