@@ -315,8 +315,9 @@ def fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-# ``.<final name>.<pid>.<8 hex>.tmp``: what write_file_atomic leaves behind if its process is killed.
-TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
+# ``.<final name>.<pid>.<8 hex>.tmp``: what write_file_atomic leaves behind if its process is killed
+# (a sharded save's staged shards add their extension: ``....tmp.safetensors``).
+TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp(\.safetensors|\.bin)?$")
 
 
 def remove_orphan_temps(folder: str) -> list[str]:

@@ -317,7 +317,9 @@ def save_state_dict(state: dict[str, torch.Tensor], folder: str, max_shard_size=
     stem, ext = base.rsplit(".", 1)
     names = [f"{stem}-{i:05d}-of-{len(shards):05d}.{ext}" for i in range(1, len(shards) + 1)]
     existing = set(os.listdir(folder))
-    staged = {name: os.path.basename(temp_path(os.path.join(folder, name))) for name in names if name in existing}
+    # staged names keep the extension: a reader picks the format of a shard by it
+    staged = {name: f"{os.path.basename(temp_path(os.path.join(folder, name)))}.{ext}"
+              for name in names if name in existing}
     weight_map, total = {}, 0
     for name, shard in zip(names, shards):
         write(shard, os.path.join(folder, staged.get(name, name)))
