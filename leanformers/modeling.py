@@ -138,6 +138,12 @@ def _refuse_quantization(options: dict, where: str = "from_pretrained()"):
         )
 
 
+def _check_variant(variant):
+    if variant is not None and not (isinstance(variant, str) and W.is_plain_file_name(variant)):
+        raise ValueError(f"variant must be a name like 'fp16' (weights in model.fp16.safetensors), not {variant!r}.")
+    return variant
+
+
 def _check_attn_implementation(value):
     if value is not None and value not in ATTN_IMPLEMENTATIONS:
         raise ValueError(
@@ -350,7 +356,9 @@ class PreTrainedModel(nn.Module):
     def from_config(cls, config: PretrainedConfig, dtype=None, attn_implementation=None, **kwargs):
         """A randomly initialised model (the reference's ``_from_config``)."""
         dtype = _to_dtype(dtype or kwargs.pop("torch_dtype", None))
-        _refuse_quantization(kwargs)
+        _refuse_quantization(kwargs, where="from_config()")
+        for key in _QUANTIZATION_KWARGS:
+            kwargs.pop(key, None)
         if attn_implementation is not None:
             config._attn_implementation = _check_attn_implementation(attn_implementation)
         with _default_dtype(dtype if isinstance(dtype, torch.dtype) else torch.get_default_dtype()):
@@ -372,9 +380,9 @@ class PreTrainedModel(nn.Module):
         for key in _IGNORED_KWARGS & kwargs.keys():
             kwargs.pop(key)
         _refuse_quantization(kwargs)
-        variant = kwargs.pop("variant", None)
-        if variant is not None and not (isinstance(variant, str) and W.is_plain_file_name(variant)):
-            raise ValueError(f"variant must be a name like 'fp16' (weights in model.fp16.safetensors), not {variant!r}.")
+        for key in _QUANTIZATION_KWARGS:  # load_in_8bit=False and the like ask for nothing
+            kwargs.pop(key, None)
+        variant = _check_variant(kwargs.pop("variant", None))
         trust_remote_code = kwargs.pop("trust_remote_code", None)
         attn_implementation = _check_attn_implementation(kwargs.pop("attn_implementation", None))
 
@@ -567,8 +575,7 @@ class PreTrainedModel(nn.Module):
         if hub_options and not push_to_hub:
             raise TypeError(f"save_pretrained() options {sorted(hub_options)} are for uploading: pass "
                             f"push_to_hub=True as well.")
-        if variant is not None and not (isinstance(variant, str) and W.is_plain_file_name(variant)):
-            raise ValueError(f"variant must be a name like 'fp16' (model.fp16.safetensors), not {variant!r}.")
+        _check_variant(variant)
         if not is_main_process:
             return
         save_directory = os.fspath(save_directory)

@@ -16,7 +16,7 @@ import time
 import pytest
 import torch
 
-from leanformers import configuration, modeling
+from leanformers import configuration
 from leanformers import weights as W
 from leanformers.models.bert import BertConfig, BertModel
 

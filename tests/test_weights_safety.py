@@ -108,7 +108,8 @@ def test_corrupt_tensor_layout_is_refused_like_the_safetensors_library(tmp_path,
 
 
 def test_duplicate_tensor_names_are_refused(tmp_path):
-    header = b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
+    entry = b'{"dtype":"F32","shape":[2],"data_offsets":[0,8]}'
+    header = b'{"a":' + entry + b',"a":' + entry + b"}"
     path = _file(tmp_path / "x.safetensors", header, 8)
     with pytest.raises(W.CorruptCheckpointError, match=r"corrupt safetensors header \(duplicate names \['a'\]\)"):
         W.load_safetensors(path)
