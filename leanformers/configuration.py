@@ -320,13 +320,13 @@ def fsync_folder(folder: str) -> None:
 TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp(\.safetensors|\.bin)?$")
 
 
-def remove_orphan_temps(folder: str) -> list[str]:
+def remove_orphan_temps(folder: str, keep=()) -> list[str]:
     """Delete the temporary files that killed writers left in ``folder`` (those of live processes,
-    possibly saving into the same folder right now, are kept)."""
+    possibly saving into the same folder right now, and the names in ``keep`` are kept)."""
     removed = []
     for entry in os.listdir(folder):
         m = TEMP_FILE.match(entry)
-        if m is None or _pid_alive(int(m.group("pid"))):
+        if m is None or entry in keep or _pid_alive(int(m.group("pid"))):
             continue
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):
             os.remove(os.path.join(folder, entry))

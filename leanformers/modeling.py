@@ -20,8 +20,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from . import weights as W
-from .configuration import PretrainedConfig, remove_orphan_temps, write_text_atomic
-from .hub import resolve_file
+from .configuration import PretrainedConfig, write_text_atomic
+from .hub import CheckpointNotFoundError, resolve_file
 from .layers import eager_attention, eager_attention_active
 
 __all__ = ["PreTrainedModel", "init_empty_weights", "upload_files"]
@@ -451,15 +451,22 @@ class PreTrainedModel(nn.Module):
         if use_safetensors is not True:
             candidates += [W.WEIGHTS_NAME, W.WEIGHTS_INDEX_NAME]
         candidates = [W.variant_name(c, variant) for c in candidates]
-        for filename in candidates:
-            path = resolve_file(name, filename, required=False, **hub)
-            if path is None:
-                continue
-            if filename.endswith(".json"):
-                shards = sorted(set(W.read_index(path).values()))
-                # shards lie beside their index (read_index allows only plain file names)
-                return W.load_checkpoint_files([resolve_file(name, s, **hub) for s in shards])
-            return W.load_checkpoint_files([path])
+        # A save into the folder while we read may swap the layout under us (a single file for
+        # shards, new shards for old): a vanished or changed file means "look again".
+        for attempt in range(5):
+            try:
+                for filename in candidates:
+                    path = resolve_file(name, filename, required=False, **hub)
+                    if path is None:
+                        continue
+                    if filename.endswith(".json"):
+                        # shards lie beside their index (the index may name only plain file names)
+                        return W.load_sharded(path, lambda shard: resolve_file(name, shard, **hub))
+                    return W.load_checkpoint_files([path])
+                break
+            except (FileNotFoundError, CheckpointNotFoundError):
+                if attempt == 4 or not os.path.isdir(name):
+                    raise
         hint = (f" To load the weights without a variant, leave out variant={variant!r}." if variant else
                 " Save the model with save_pretrained(), or pass the folder that holds the weights.")
         raise W.CorruptCheckpointError(f"{name!r} has a config but no weights: none of {candidates} was found.{hint}")
@@ -596,8 +603,7 @@ class PreTrainedModel(nn.Module):
                 written.append("generation_config.json")
             write_text_atomic(os.path.join(save_directory, "config.json"), self.config.to_json_string())
             written.append("config.json")
-            W.remove_stale_weights(save_directory, written, variant)
-            remove_orphan_temps(save_directory)
+            W.clean_after_save(save_directory, written, variant)
         if push_to_hub:
             repo_id = hub_options.pop("repo_id", None) or os.path.basename(os.path.abspath(save_directory))
             upload_files(save_directory, written, repo_id, token=token, **hub_options)

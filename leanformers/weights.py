@@ -22,13 +22,13 @@ import zipfile
 
 import torch
 
-from .configuration import fsync_folder, temp_path, write_file_atomic, write_text_atomic
+from .configuration import fsync_folder, remove_orphan_temps, temp_path, write_file_atomic, write_text_atomic
 
 __all__ = [
     "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME", "WEIGHTS_NAME", "WEIGHTS_INDEX_NAME",
     "CorruptCheckpointError", "load_safetensors", "load_torch_bin", "load_checkpoint_files",
-    "save_safetensors", "save_state_dict", "parse_size", "safetensors_metadata", "read_index",
-    "remove_stale_weights", "torch_save_atomic", "variant_name", "is_plain_file_name",
+    "save_safetensors", "save_state_dict", "parse_size", "safetensors_metadata", "read_index", "load_sharded",
+    "remove_stale_weights", "clean_after_save", "torch_save_atomic", "variant_name", "is_plain_file_name",
 ]
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
@@ -185,6 +185,36 @@ def load_checkpoint_files(paths: list[str]) -> dict[str, torch.Tensor]:
     return state
 
 
+def load_sharded(index_path: str, locate) -> dict[str, torch.Tensor]:
+    """The tensors of a sharded checkpoint; ``locate(shard_name)`` gives a shard's path.
+
+    A save into the folder while this reads it replaces files one by one, each atomically, keeping
+    the index and the files it names consistent at every moment. So after opening every shard (a
+    memory map keeps its file's data even once the name points elsewhere), check that the index is
+    unchanged and each name still leads to the file that was read: then what was read is one
+    consistent save. Otherwise raise FileNotFoundError: the caller looks again.
+    """
+    with open(index_path, "rb") as f:
+        raw = f.read()
+    paths = [locate(shard) for shard in sorted(set(_parse_index(index_path, raw).values()))]
+    state, inodes = {}, []
+    for path in paths:
+        before = os.stat(path).st_ino
+        state.update(load_checkpoint_files([path]))
+        inodes.append(before)
+        if os.stat(path).st_ino != before:
+            break
+    try:
+        with open(index_path, "rb") as f:
+            same = f.read() == raw and [os.stat(p).st_ino for p in paths] == inodes
+    except FileNotFoundError:
+        same = False
+    if not same:
+        raise FileNotFoundError(f"{index_path}: the checkpoint changed while it was read (a save into "
+                                f"its folder was running). Load it again.")
+    return state
+
+
 def read_index(path: str) -> dict[str, str]:
     """``weight_map`` (tensor name -> shard file name) of a sharded checkpoint's index.
 
@@ -192,9 +222,13 @@ def read_index(path: str) -> dict[str, str]:
     ``../x.safetensors``, ``/etc/x`` or ``sub/../../x`` would read weights from outside the
     checkpoint (the reference refuses these too).
     """
+    with open(path, "rb") as f:
+        return _parse_index(path, f.read())
+
+
+def _parse_index(path: str, raw: bytes) -> dict[str, str]:
     try:
-        with open(path, encoding="utf-8") as f:
-            index = json.load(f)
+        index = json.loads(raw)
         weight_map = index["weight_map"]
         if not isinstance(weight_map, dict):
             raise TypeError("weight_map is not an object")
@@ -388,3 +422,17 @@ def remove_stale_weights(folder: str, written: list[str], variant: str | None = 
     if stale:
         fsync_folder(folder)
     return stale
+
+
+def clean_after_save(folder: str, written: list[str], variant: str | None = None):
+    """After a save: remove the stale weight files it replaced and what killed savers left behind,
+    except files an index still names (a save of another variant killed half-way)."""
+    remove_stale_weights(folder, written, variant)
+    referenced = set()
+    for entry in os.listdir(folder):
+        if re.match(r"^(model\.safetensors|pytorch_model\.bin)\.index(\..+)?\.json$", entry):
+            try:
+                referenced.update(read_index(os.path.join(folder, entry)).values())
+            except (CorruptCheckpointError, OSError):
+                pass
+    remove_orphan_temps(folder, keep=referenced)

@@ -136,6 +136,46 @@ def test_kill_9_at_random_times_leaves_old_or_new(tmp_path, models):
         assert _which(folder, models) in (0, 1)
 
 
+def test_a_killed_save_of_one_variant_survives_a_save_of_another(tmp_path, models):
+    """Killed between switching its index to staged shards and linking them: the staged shards are
+    that variant's checkpoint now, so another variant's save must not clean them away."""
+    folder = tmp_path / "ckpt"
+    models[0].save_pretrained(folder, variant="v", max_shard_size=SHARD)
+    index = folder / "model.safetensors.index.v.json"
+    for k in range(1, 60):
+        pid = _fork(lambda: (_kill_before_change(k),
+                             models[1].save_pretrained(folder, variant="v", max_shard_size=SHARD)))
+        assert os.WIFSIGNALED(_wait(pid))
+        if any(configuration.TEMP_FILE.match(n) for n in json.loads(index.read_text())["weight_map"].values()):
+            break
+        models[0].save_pretrained(folder, variant="v", max_shard_size=SHARD)
+    else:
+        pytest.fail("never killed while the index named staged shards")
+    models[0].save_pretrained(folder)  # no variant
+    assert _which(folder, models) == 0
+    loaded = BertModel.from_pretrained(folder, variant="v").state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in models[1].state_dict().items())
+
+
+def test_loading_while_another_process_saves_sees_old_or_new(tmp_path, models):
+    folder = tmp_path / "ckpt"
+    models[0].save_pretrained(folder)
+
+    def saver():
+        for i in range(40):  # the layout changes too: one file, then shards, ...
+            models[i % 2].save_pretrained(folder, **({"max_shard_size": SHARD} if i % 4 < 2 else {}))
+
+    pid = _fork(saver)
+    seen = set()
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        seen.add(_which(folder, models))
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert seen <= {0, 1} and len(seen) >= 1
+
+
 def test_two_processes_save_into_one_folder_at_once(tmp_path, models):
     folder = tmp_path / "ckpt"
     folder.mkdir()

@@ -122,7 +122,7 @@ def _shared_names(model: nn.Module) -> set[str]:
 
 def save_bare_model(model: nn.Module, folder: str):
     """A model without save_pretrained: its state dict as model.safetensors (tied tensors once)."""
-    from ..weights import save_state_dict
+    from ..weights import clean_after_save, save_state_dict
 
     state, seen = {}, set()
     for name, tensor in model.state_dict().items():
@@ -130,7 +130,7 @@ def save_bare_model(model: nn.Module, folder: str):
         if key not in seen:
             state[name] = tensor.detach().contiguous()
             seen.add(key)
-    save_state_dict(state, folder)
+    clean_after_save(folder, save_state_dict(state, folder))
 
 
 def load_model_weights(model: nn.Module, folder: str):
@@ -138,16 +138,15 @@ def load_model_weights(model: nn.Module, folder: str):
     from .. import weights as W
 
     index = os.path.join(folder, W.SAFE_WEIGHTS_INDEX_NAME)
-    if os.path.isfile(index):
-        files = [os.path.join(folder, f) for f in sorted(set(W.read_index(index).values()))]
-    elif os.path.isfile(os.path.join(folder, W.SAFE_WEIGHTS_NAME)):
-        files = [os.path.join(folder, W.SAFE_WEIGHTS_NAME)]
+    if os.path.isfile(os.path.join(folder, W.SAFE_WEIGHTS_NAME)):  # from_pretrained's order of preference
+        state = W.load_checkpoint_files([os.path.join(folder, W.SAFE_WEIGHTS_NAME)])
+    elif os.path.isfile(index):
+        state = W.load_sharded(index, lambda shard: os.path.join(folder, shard))
     elif os.path.isfile(os.path.join(folder, W.WEIGHTS_NAME)):
-        files = [os.path.join(folder, W.WEIGHTS_NAME)]
+        state = W.load_checkpoint_files([os.path.join(folder, W.WEIGHTS_NAME)])
     else:
         raise ValueError(f"Cannot load the model from {folder}: it holds no model.safetensors "
                          f"(nor sharded or pytorch_model.bin) weights.")
-    state = W.load_checkpoint_files(files)
     if hasattr(model, "sanitize"):
         state = model.sanitize(state)
     result = model.load_state_dict(state, strict=False)
