@@ -11,6 +11,8 @@ import os
 import random
 import shutil
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -255,6 +257,44 @@ def test_save_never_moves_the_folder_itself(tmp_path, models, monkeypatch):
     monkeypatch.undo()
     assert renames and all(os.path.dirname(os.path.abspath(p)) == str(folder) for pair in renames for p in pair)
     assert _which(folder, models) == 1
+
+
+_MOUNTED_SAVE = """
+import os, torch
+from leanformers.models.bert import BertConfig, BertModel
+config = BertConfig(**{config!r})
+models = []
+for seed in (0, 1):
+    torch.manual_seed(seed)
+    models.append(BertModel(config))
+models[0].save_pretrained({mount!r}, max_shard_size=20_000)
+models[1].save_pretrained({mount!r})
+os.chdir({mount!r})
+models[0].save_pretrained(".", max_shard_size=20_000)
+loaded = BertModel.from_pretrained({mount!r}).state_dict()
+assert all(torch.equal(loaded[k], v) for k, v in models[0].state_dict().items())
+print("saved into the mount point:", sorted(os.listdir(".")))
+"""
+
+
+def test_save_into_a_real_mount_point(tmp_path):
+    """A tmpfs mounted on the target folder (as a Docker volume is), in a private mount namespace."""
+    mount = tmp_path / "volume"
+    mount.mkdir()
+    probe = ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs none "{mount}"']
+    try:
+        if subprocess.run(probe, capture_output=True, timeout=30).returncode != 0:
+            pytest.skip("cannot mount here (needs unshare with user and mount namespaces)")
+    except FileNotFoundError:
+        pytest.skip("no unshare command")
+    script = _MOUNTED_SAVE.format(config=CONFIG, mount=str(mount))
+    command = ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs none "{mount}" && exec "$0" -c "$1"',
+               sys.executable, script]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "saved into the mount point: ['config.json', 'model-00001-of-00005.safetensors'" in done.stdout
+    assert os.listdir(mount) == []  # it was written on the mount, not under it
 
 
 def test_save_into_a_symlink_to_a_folder_keeps_the_link(tmp_path, models):
