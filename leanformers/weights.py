@@ -354,14 +354,12 @@ def save_state_dict(state: dict[str, torch.Tensor], folder: str, max_shard_size=
     # staged names keep the extension: a reader picks the format of a shard by it
     staged = {name: f"{os.path.basename(temp_path(os.path.join(folder, name)))}.{ext}"
               for name in names if name in existing}
-    weight_map, total = {}, 0
-    for name, shard in zip(names, shards):
-        write(shard, os.path.join(folder, staged.get(name, name)))
-        for key, t in shard.items():
-            weight_map[key] = name
-            total += t.numel() * t.element_size()
     index_name = variant_name(SAFE_WEIGHTS_INDEX_NAME if safe_serialization else WEIGHTS_INDEX_NAME, variant)
     index_path = os.path.join(folder, index_name)
+    weight_map, total = {}, 0
+    fresh = []  # new names no index refers to yet: removed again if the save fails before its index
+    index_names_staged = False  # while True, the staged files are the folder's checkpoint
+    done = False
 
     def index_text(rename):
         index = {"metadata": {"total_size": total},
@@ -369,15 +367,24 @@ def save_state_dict(state: dict[str, torch.Tensor], folder: str, max_shard_size=
         return json.dumps(index, indent=2) + "\n"
 
     try:
+        for name, shard in zip(names, shards):
+            fresh.append(staged.get(name, name))
+            write(shard, os.path.join(folder, fresh[-1]))
+            for key, t in shard.items():
+                weight_map[key] = name
+                total += t.numel() * t.element_size()
         if staged:
             write_text_atomic(index_path, index_text(staged))  # readers switch to the new shards here
+            index_names_staged = True
             for name, tmp in staged.items():
                 _link_over(os.path.join(folder, tmp), os.path.join(folder, name))
         write_text_atomic(index_path, index_text({}))
+        index_names_staged, done = False, True
     finally:
-        for tmp in staged.values():
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(folder, tmp))
+        if not index_names_staged:
+            for name in (staged.values() if done else fresh):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(folder, name))
     return names + [index_name]
 
 

@@ -122,6 +122,43 @@ def test_kill_9_before_every_change_leaves_old_or_new(tmp_path, models, layout):
     assert sorted(os.listdir(folder)) == ["config.json", "logs", "model.safetensors"]
 
 
+@pytest.mark.parametrize("layout", ["shards over same-named shards", "shards over fewer shards"])
+def test_a_failed_save_leaves_old_or_new_and_no_unreferenced_files(tmp_path, models, layout, monkeypatch):
+    """A full disk at the k-th change: the save raises, the folder loads, and the only leftovers are
+    files the folder's index names."""
+    old_shard, new_shard = LAYOUTS[layout]
+    folder = tmp_path / "ckpt"
+    models[0].save_pretrained(tmp_path / "old", max_shard_size=old_shard)
+    old_names = set(os.listdir(tmp_path / "old"))
+    for k in range(1, 60):
+        models[0].save_pretrained(folder, max_shard_size=old_shard)
+        count = [0]
+        for name in ("replace", "link"):
+            def failing(*args, _original=getattr(os, name), **kwargs):
+                count[0] += 1
+                if count[0] == k:
+                    raise OSError(28, "No space left on device")
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(os, name, failing)
+        try:
+            models[1].save_pretrained(folder, max_shard_size=new_shard)
+            completed = True
+        except OSError as e:
+            assert e.errno == 28
+            completed = False
+        monkeypatch.undo()
+        assert _which(folder, models) == 1 if completed else _which(folder, models) in (0, 1)
+        index = json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"]
+        unreferenced = {n for n in os.listdir(folder) if n.endswith(".safetensors")} - set(index.values())
+        assert unreferenced <= (set() if completed else old_names)  # an old name, overwritten next time
+        assert set(_temps(folder)) <= set(index.values())
+        if completed:
+            break
+    else:
+        pytest.fail("the save never completed")
+
+
 def test_kill_9_at_random_times_leaves_old_or_new(tmp_path, models):
     folder = tmp_path / "ckpt"
     models[0].save_pretrained(folder, max_shard_size=SHARD)
