@@ -78,10 +78,11 @@ def _patch(install: bool):
                     _originals[name] = getattr(nn.init, name)
                     setattr(nn.init, name, _skip_on_meta(_originals[name]))
         elif not install and _patch_users == 0:
-            nn.Module.register_parameter = _originals.pop("register_parameter")
+            # _originals keeps its entries: a call that entered a hook just before this still finds them
+            nn.Module.register_parameter = _originals["register_parameter"]
             for name in _INIT_FUNCTIONS:
                 if name in _originals:
-                    setattr(nn.init, name, _originals.pop(name))
+                    setattr(nn.init, name, _originals[name])
 
 
 @contextlib.contextmanager

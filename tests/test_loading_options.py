@@ -260,12 +260,27 @@ def test_two_threads_loading_at_once(bert_dir):
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
+    loading_done, free_layers = threading.Event(), set()
+
+    def build_meanwhile():  # layers built all the while by a thread that loads nothing
+        try:
+            while not loading_done.is_set():
+                layer = nn.Linear(3, 3)
+                free_layers.add((layer.weight.device.type, layer.weight.dtype))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    builder = threading.Thread(target=build_meanwhile)
+    builder.start()
     threads = [threading.Thread(target=load, args=(d,)) for d in (torch.float16, torch.bfloat16)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
+    loading_done.set()
+    builder.join(60)
     assert not errors
+    assert free_layers == {("cpu", torch.float32)}
     assert results[torch.float16] == {("cpu", torch.float16), ("free-layer", torch.float32)}
     assert results[torch.bfloat16] == {("cpu", torch.bfloat16), ("free-layer", torch.float32)}
     assert nn.Module.register_parameter is not leanformers.modeling._register_on_meta  # hooks removed
