@@ -22,7 +22,7 @@ from leanformers import configuration
 from leanformers import weights as W
 from leanformers.models.bert import BertConfig, BertModel
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the crash tests fork")
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="the crash and concurrency tests fork")
 
 CONFIG = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
               intermediate_size=37, max_position_embeddings=64)
@@ -90,6 +90,7 @@ LAYOUTS = {"single over single": (None, None), "shards over same-named shards": 
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
+@needs_fork
 def test_kill_9_before_every_change_leaves_old_or_new(tmp_path, models, layout):
     old_shard, new_shard = LAYOUTS[layout]
     folder = tmp_path / "ckpt"
@@ -159,6 +160,7 @@ def test_a_failed_save_leaves_old_or_new_and_no_unreferenced_files(tmp_path, mod
         pytest.fail("the save never completed")
 
 
+@needs_fork
 def test_kill_9_at_random_times_leaves_old_or_new(tmp_path, models):
     folder = tmp_path / "ckpt"
     models[0].save_pretrained(folder, max_shard_size=SHARD)
@@ -175,6 +177,7 @@ def test_kill_9_at_random_times_leaves_old_or_new(tmp_path, models):
         assert _which(folder, models) in (0, 1)
 
 
+@needs_fork
 def test_a_killed_save_of_one_variant_survives_a_save_of_another(tmp_path, models):
     """Killed between switching its index to staged shards and linking them: the staged shards are
     that variant's checkpoint now, so another variant's save must not clean them away."""
@@ -196,6 +199,7 @@ def test_a_killed_save_of_one_variant_survives_a_save_of_another(tmp_path, model
     assert all(torch.equal(loaded[k], v) for k, v in models[1].state_dict().items())
 
 
+@needs_fork
 def test_loading_while_another_process_saves_sees_old_or_new(tmp_path, models):
     folder = tmp_path / "ckpt"
     models[0].save_pretrained(folder)
@@ -215,6 +219,7 @@ def test_loading_while_another_process_saves_sees_old_or_new(tmp_path, models):
     assert seen <= {0, 1} and len(seen) >= 1
 
 
+@needs_fork
 def test_two_processes_save_into_one_folder_at_once(tmp_path, models):
     folder = tmp_path / "ckpt"
     folder.mkdir()
@@ -230,6 +235,7 @@ def test_two_processes_save_into_one_folder_at_once(tmp_path, models):
     assert sorted(os.listdir(folder)) == sorted(os.listdir(tmp_path / "alone"))
 
 
+@needs_fork
 def test_log_appended_by_another_process_during_saves_loses_nothing(tmp_path, models):
     folder = tmp_path / "out"
     (folder / "logs").mkdir(parents=True)
