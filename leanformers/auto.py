@@ -91,7 +91,17 @@ class AutoConfig:
             data = gguf_config_dict(resolve_file(name_or_path, gguf_file, **hub))
         else:
             data = PretrainedConfig.read_config_dict(name_or_path, **hub)
-        cls = _config_class_for(_model_type_of(data, str(name_or_path)))
+        model_type = _model_type_of(data, str(name_or_path))
+        try:
+            cls = _config_class_for(model_type)
+        except ValueError:
+            if not data.get("auto_map"):
+                raise
+            raise ValueError(
+                f"{name_or_path}: model_type {model_type!r} is defined only by the checkpoint's own code "
+                f"(config.json has auto_map {data['auto_map']}), and leanformers never runs code from a "
+                f"checkpoint. Use a checkpoint of a supported model type ({', '.join(known_model_types())})."
+            ) from None
         return cls.from_dict(data, return_unused_kwargs=return_unused_kwargs, **kwargs)
 
     @staticmethod
