@@ -184,6 +184,10 @@ def test_trainer_does_not_shift_seq2seq_labels():
     # as the reference: the loss type is read from the class name, so GPT2LMHeadModel counts every label
     gpt2 = L.GPT2LMHeadModel(L.GPT2Config(vocab_size=20, n_embd=16, n_layer=1, n_head=2))
     assert not loss_shifts_labels(gpt2)
-    ref_gpt2 = T.GPT2LMHeadModel(T.GPT2Config(vocab_size=20, n_embd=16, n_layer=1, n_head=2))
-    ref_trainer = T.Trainer(model=ref_gpt2, args=T.TrainingArguments("unused", report_to="none"))
-    assert ref_trainer._loss_shifts_labels is False
+    # the reference decides the same for the same three models
+    for ref_model, expected in ((T.GPT2LMHeadModel(T.GPT2Config(vocab_size=20, n_embd=16, n_layer=1, n_head=2)), False),
+                                (T.T5ForConditionalGeneration(T.T5Config(vocab_size=20, **TINY_T5)), False),
+                                (T.LlamaForCausalLM(T.LlamaConfig(vocab_size=20, hidden_size=16, intermediate_size=32,
+                                                                  num_hidden_layers=1, num_attention_heads=2)), True)):
+        trainer = T.Trainer(model=ref_model, args=T.TrainingArguments("unused", report_to="none"))
+        assert trainer._loss_shifts_labels is expected, type(ref_model).__name__
