@@ -141,9 +141,13 @@ def test_fine_tune_matches_reference_and_predicts_with_generate(toks, model_dir,
         model = lib.T5ForConditionalGeneration.from_pretrained(model_dir)
         trainer = _trainer(lib, tokenizer, model, tmp_path / name, train, evaluation)
         before = trainer.predict(evaluation)
+        evaluated = trainer.evaluate(max_length=8)  # the course evaluates this way before training
         result = trainer.train()
-        runs[name] = (trainer, before, result, trainer.predict(evaluation, num_beams=2))
-    (ours, our_before, our_result, our_after), (ref, ref_before, ref_result, ref_after) = runs["lean"], runs["ref"]
+        runs[name] = (trainer, before, result, trainer.predict(evaluation, num_beams=2), evaluated)
+    (ours, our_before, our_result, our_after, our_eval) = runs["lean"]
+    (ref, ref_before, ref_result, ref_after, ref_eval) = runs["ref"]
+    assert our_eval["eval_loss"] == pytest.approx(ref_eval["eval_loss"], rel=1e-5)
+    assert our_eval["eval_token_match"] == ref_eval["eval_token_match"]
 
     # before training: the same generated ids (padded to max_length 20 with pad) and labels as the reference
     assert our_before.predictions.tolist() == ref_before.predictions.tolist()
