@@ -391,3 +391,27 @@ def test_left_padding_matches_reference(build, head):
         r, o = _call(ref, head, ids, mask, dec, dec_mask), _call(lean, head, ids, mask, dec, dec_mask)
     for a, b in zip(_main_outputs(r, head), _main_outputs(o, head)):
         _close(a, b, f"{head} left-padded")
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+def test_training_mode_draws_the_reference_dropout_masks(tmp_path, padded):
+    """Dropout on (embeddings, attention probabilities, residual branches, feed-forward, final norm):
+    same seed, same masks in the same order, so the same loss and gradients as the reference."""
+    torch.manual_seed(0)
+    config = T.T5Config(**dict(TINY, **VARIANTS["v1.1"], dropout_rate=0.1))
+    T.T5ForConditionalGeneration(config).save_pretrained(tmp_path)
+    ref = T.T5ForConditionalGeneration.from_pretrained(str(tmp_path)).train()
+    lean = L.T5ForConditionalGeneration.from_pretrained(str(tmp_path)).train()
+    ids, mask, _, _ = _inputs(padded)
+    labels = torch.randint(2, 99, (3, 5), generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(3)
+    r = ref(input_ids=ids, attention_mask=mask, labels=labels)
+    torch.manual_seed(3)
+    o = lean(input_ids=ids, attention_mask=mask, labels=labels)
+    _close(r.logits, o.logits, "training logits")
+    _close(r.loss, o.loss, "training loss")
+    r.loss.backward()
+    o.loss.backward()
+    for name in ("shared.weight", "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                 "decoder.block.2.layer.1.EncDecAttention.q.weight", "decoder.block.1.layer.2.DenseReluDense.wo.weight"):
+        _close(ref.get_parameter(name).grad, lean.get_parameter(name).grad, f"grad {name}")
