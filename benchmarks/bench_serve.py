@@ -2,7 +2,7 @@
 """`leanformers serve` under concurrent chats: continuous batching against one request at a time.
 
     python benchmarks/bench_serve.py [--model path/to/SmolLM2-135M-Instruct.Q4_1.gguf] [--clients 8]
-                                     [--tokens 128] [--threads 2] [--rounds 1]
+                                     [--tokens 128] [--threads 1] [--rounds 1]
 
 Starts the server in a subprocess (127.0.0.1, a free port, --max-batch = clients), sends the same
 `clients` chat requests (different user messages, greedy, max_tokens = tokens, streamed) once all at
@@ -58,7 +58,7 @@ def main():
     parser.add_argument("--model", default=None)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)  # OpenMP threads: on a shared, loaded machine one is steady
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     model = args.model or smollm2()

@@ -151,8 +151,10 @@ class _Run:
         self.early: list = []
         self.prompt_tokens = 0
 
-    async def start(self):
-        """Submit every job and wait until each has started (or one failed: RequestError)."""
+    async def start(self, request: Request):
+        """Submit every job and wait until each has started (or one failed: RequestError). A client
+        that leaves while its request waits for a slot cancels it."""
+        watcher = asyncio.ensure_future(_until_disconnect(request, self))
         try:
             for job in self.jobs:
                 self.engine.submit(job)
@@ -169,6 +171,8 @@ class _Run:
         except BaseException:
             self.cancel()
             raise
+        finally:
+            watcher.cancel()
 
     async def events(self):
         """``(choice, kind, *payload)`` with choices numbered across the prompts, until every job ended."""
@@ -261,7 +265,7 @@ async def chat_completions(request: Request, model: str | None = None):
     max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
     engine: Engine = request.app.state.engine
     run = _Run(engine, [(req.model, messages, _sampling(req, max_tokens), True)], req.n or 1)
-    await run.start()
+    await run.start(request)
     ident = run.jobs[0].model_id
     rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if req.stream:
@@ -296,7 +300,7 @@ async def completions(request: Request):
     n = req.n or 1
     sampling = _sampling(req, req.max_tokens)
     run = _Run(request.app.state.engine, [(req.model, p, sampling, False) for p in prompts], n)
-    await run.start()
+    await run.start(request)
     ident = run.jobs[0].model_id
     rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
     base = {"id": rid, "object": "text_completion", "created": created, "model": ident}

@@ -444,11 +444,11 @@ class Engine:
         job.model_id = ident
         batch = self._batches.get(id(model))
         n = job.sampling.n
-        if batch is not None and batch.rows and len(batch.rows) + n > self.max_batch:
-            return False
         if n > self.max_batch:
             raise RequestError(f"n={n} is more than this server decodes at once (--max-batch {self.max_batch}).",
                                param="n")
+        if batch is not None and batch.rows and len(batch.rows) + n > self.max_batch:
+            return False
         ids = self._tokenize(job, tokenizer)
         if getattr(model.config, "is_encoder_decoder", False):
             self._run_alone(job, model, tokenizer, ids)

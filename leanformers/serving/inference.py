@@ -163,7 +163,7 @@ async def _text_generation(request: Request, model: str, req, params: dict):
         sampling.max_tokens = 100  # the Inference API's default budget
     prefix = req.inputs if params.get("return_full_text") else ""
     run = _Run(request.app.state.engine, [(model, req.inputs, sampling, False)], 1)
-    await run.start()
+    await run.start(request)
     details = bool(params.get("details"))
 
     def finish_details(reason, tokens):
