@@ -8,7 +8,7 @@ import pytest
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-from conftest import http  # noqa: E402
+from serve_helpers import http  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed "

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import free_port, http
+from serve_helpers import free_port, http
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = {**os.environ, "PYTHONPATH": REPO, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONIOENCODING": "utf-8"}

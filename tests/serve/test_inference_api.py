@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 from huggingface_hub import InferenceClient  # noqa: E402
 
-from conftest import RunningServer, bert_tokenizer_files, http  # noqa: E402
+from serve_helpers import RunningServer, bert_tokenizer_files, http  # noqa: E402
 
 from leanformers.pipelines import SUPPORTED_TASKS  # noqa: E402
 

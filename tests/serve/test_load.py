@@ -9,7 +9,7 @@ import pytest
 openai = pytest.importorskip("openai")
 psutil = pytest.importorskip("psutil")
 
-from conftest import http  # noqa: E402
+from serve_helpers import http  # noqa: E402
 
 CLIENTS = 32
 

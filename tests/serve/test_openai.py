@@ -5,7 +5,7 @@ import pytest
 openai = pytest.importorskip("openai")
 torch = pytest.importorskip("torch")
 
-from conftest import http  # noqa: E402
+from serve_helpers import http  # noqa: E402
 
 from leanformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
