@@ -300,8 +300,8 @@ class MarianEncoder(nn.Module):
                 all_attn += (weights,)
         if output_hidden_states:
             all_hidden += (hidden_states,)
-        out = BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden or None,
-                              attentions=all_attn or None)
+        out = BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden if output_hidden_states else None,
+                              attentions=all_attn if output_attentions else None)
         return out if return_dict else out.to_tuple()
 
 
@@ -392,7 +392,9 @@ class MarianDecoder(nn.Module):
             all_hidden += (hidden_states,)
         out = BaseModelOutputWithPastAndCrossAttentions(
             last_hidden_state=hidden_states, past_key_values=past_key_values,
-            hidden_states=all_hidden or None, attentions=all_self or None, cross_attentions=all_cross or None)
+            hidden_states=all_hidden if output_hidden_states else None,
+            attentions=all_self if output_attentions else None,
+            cross_attentions=all_cross if output_attentions else None)
         return out if return_dict else out.to_tuple()
 
 
