@@ -31,30 +31,13 @@ _LAZY = {
     "AutoModelForPreTraining": "leanformers.auto",
     "AutoModelForNextSentencePrediction": "leanformers.auto",
     "AutoModelForCausalLM": "leanformers.auto",
+    "AutoModelForSeq2SeqLM": "leanformers.auto",
     # tokenizers
     "PreTrainedTokenizerFast": "leanformers.tokenization",
     "PreTrainedTokenizer": "leanformers.tokenization",
     "PreTrainedTokenizerBase": "leanformers.tokenization",
     "BatchEncoding": "leanformers.tokenization",
     "AddedToken": "leanformers.tokenization",
-    "BertTokenizer": "leanformers.tokenization",
-    "BertTokenizerFast": "leanformers.tokenization",
-    "DistilBertTokenizer": "leanformers.tokenization",
-    "DistilBertTokenizerFast": "leanformers.tokenization",
-    "RobertaTokenizer": "leanformers.tokenization",
-    "RobertaTokenizerFast": "leanformers.tokenization",
-    "GPT2Tokenizer": "leanformers.tokenization",
-    "GPT2TokenizerFast": "leanformers.tokenization",
-    "LlamaTokenizer": "leanformers.tokenization",
-    "LlamaTokenizerFast": "leanformers.tokenization",
-    "T5Tokenizer": "leanformers.tokenization",
-    "T5TokenizerFast": "leanformers.tokenization",
-    "XLMRobertaTokenizer": "leanformers.tokenization",
-    "XLMRobertaTokenizerFast": "leanformers.tokenization",
-    "AlbertTokenizer": "leanformers.tokenization",
-    "AlbertTokenizerFast": "leanformers.tokenization",
-    "Qwen2Tokenizer": "leanformers.tokenization",
-    "Qwen2TokenizerFast": "leanformers.tokenization",
     # pipelines
     "pipeline": "leanformers.pipelines",
     "Pipeline": "leanformers.pipelines",
@@ -113,6 +96,8 @@ def _model_names() -> dict[str, str]:
 def _module_for(name: str) -> str | None:
     if name in _LAZY:
         return _LAZY[name]
+    if name.endswith(("Tokenizer", "TokenizerFast")):  # tokenization/families/ knows every family's classes
+        return "leanformers.tokenization"
     return _model_names().get(name) if not name.startswith("_") else None
 
 
@@ -126,7 +111,9 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY) | set(_model_names()))
+    from .tokenization.families import public_names
+
+    return sorted(set(globals()) | set(_LAZY) | set(_model_names()) | set(public_names()))
 
 
 __all__ = sorted(_LAZY)
