@@ -189,6 +189,11 @@ def _build_state(cls, file_state, added_list, init_kwargs, find, name_or_path) -
         return file_state if family is None else family.rebuild_state(file_state, init_kwargs)
     if family is None:  # the generic class: guess the family from the files present (the class stays generic)
         family = families.guess_from_files(find)
+        if family is not None and family.only_as_itself:
+            found = [f for f in family.legacy_files + tuple(family.vocab_files_names.values()) if find(f)]
+            raise OSError(f"{os.fspath(name_or_path)!r} holds {family.__name__} files ({sorted(set(found))}), which "
+                          f"only {family.__name__} reads faithfully: load it with {family.__name__}.from_pretrained(), "
+                          f"or name it in tokenizer_config.json (\"tokenizer_class\") or config.json (model_type).")
     if family is None:
         raise OSError(
             f"Can't load a tokenizer from {os.fspath(name_or_path)!r}: it holds no tokenizer.json and none of "
