@@ -24,6 +24,7 @@ from .. import legacy
 from ..encoding import Encoding
 from ..engine import Tokenizer
 from ..models import Model, Unigram
+from ..normalizers import Precompiled, Sequence, normalizer_from_dict, _spm_replace
 from ..processors import post_processor_from_dict
 from . import FamilyTokenizer
 
@@ -72,12 +73,16 @@ class _Side:
             steps.append({"type": "Precompiled", "precompiled_charsmap": self.charsmap})
         if self.remove_extra_whitespaces:
             # SentencePiece trims and collapses spaces (only " ": tabs and newlines stay characters)
-            steps += [{"type": "Replace", "pattern": {"Regex": "^ +| +$"}, "content": ""},
+            steps += [{"type": "Replace", "pattern": {"Regex": "\\A +"}, "content": ""},
                       {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}]
+        if self.add_dummy_prefix:  # always, even before a "▁" written in the text
+            steps.append({"type": "Prepend", "prepend": _SPACE})
+        if self.remove_extra_whitespaces:
+            # at the end it drops "▁" written in the text too: it cannot tell them from escaped spaces there
+            steps.append({"type": "Replace", "pattern": {"Regex": "[ \u2581]+\\Z"}, "content": ""})
         state = legacy.empty_json()
         state["normalizer"] = {"type": "Sequence", "normalizers": steps} if steps else None
-        state["pre_tokenizer"] = {"type": "Metaspace", "replacement": _SPACE, "split": True,
-                                  "prepend_scheme": "always" if self.add_dummy_prefix else "never"}
+        state["pre_tokenizer"] = {"type": "Metaspace", "replacement": _SPACE, "split": True, "prepend_scheme": "never"}
         state["model"] = {"type": "Unigram", "unk_id": len(self.pieces), "byte_fallback": False,
                           "vocab": [list(p) for p in self.pieces] + [[_UNK_SENTINEL, min(s for _, s in self.pieces)]]}
         return state
@@ -99,6 +104,51 @@ class _Side:
                     piece = piece[1:]
                 out += piece.replace(_SPACE, " ")
         return out
+
+
+class _SentencePieceCharsmap(Precompiled):
+    """The charsmap applied as the sentencepiece library applies it: at each position the *longest* key
+    of the trie is replaced and the text goes on after it (the `tokenizers` rule, per grapheme and
+    shortest key, drops the rest of a grapheme such as "a\u0300\u0323")."""
+
+    _MAX_KEY_CHARS = 32
+
+    def _longest(self, text: str, start: int):
+        """(length in characters, replacement) of the longest trie key at text[start:], or None."""
+        units = self._units
+        node = 0
+        unit = units[0]
+        node ^= (unit >> 10) << ((unit & (1 << 9)) >> 6)
+        best = None
+        for length, char in enumerate(text[start:start + self._MAX_KEY_CHARS], 1):
+            for byte in char.encode("utf-8"):
+                node ^= byte
+                if node >= len(units):
+                    return best
+                unit = units[node]
+                if (unit & ((1 << 31) | 0xFF)) != byte:
+                    return best
+                node ^= (unit >> 10) << ((unit & (1 << 9)) >> 6)
+            if (unit >> 8) & 1:
+                value = units[node] & ((1 << 31) - 1)
+                end = self._blob.find(b"\0", value)
+                best = (length, self._blob[value:end if end >= 0 else len(self._blob)].decode("utf-8", "replace"))
+        return best
+
+    def normalize(self, piece):
+        text = piece.text
+        pairs, modified, i = [], False, 0
+        while i < len(text):
+            match = self._longest(text, i)
+            if match is None:
+                pairs.append((text[i], 0))
+                i += 1
+            else:
+                length, replacement = match
+                _spm_replace(pairs, text[i:i + length], replacement)
+                modified, i = True, i + length
+        if modified:
+            piece.transform(pairs, 0)
 
 
 class _VocabPieces(Model):
@@ -125,19 +175,58 @@ class _VocabPieces(Model):
 
 
 class _MarianEngine(Tokenizer):
-    """Our engine, plus Marian's one rule before segmentation: a leading ``>>lang<<`` is one token."""
+    """Our engine, plus Marian's one rule before segmentation: a ``>>lang<<`` code that starts the text,
+    or the text right after an added token (the reference encodes the pieces between added tokens one
+    by one), is one token."""
 
     def _encode_text(self, text, type_id, word_index=None):
-        end = text.find("<<") if text.startswith(">>") else -1
-        if end == -1:
+        cuts = self._language_codes_in(text) if ">>" in text else []
+        if not cuts:
             return super()._encode_text(text, type_id, word_index)
-        code, n = text[: end + 2], end + 2
-        rest = super()._encode_text(text[n:], type_id, word_index)
-        code_id = self._model.vocab.get(code, self._model.unk_id)
-        shift = 1 if word_index is None else 0
-        return Encoding([code_id] + rest.ids, [type_id] + rest.type_ids, [code] + rest.tokens,
-                        [0 if word_index is None else word_index] + [w + shift for w in rest.words],
-                        [(0, n)] + [(s + n, e + n) for s, e in rest.offsets])
+        parts, pos = [], 0
+        for start, end in cuts:
+            if start > pos:
+                parts.append((pos, text[pos:start], False))
+            parts.append((start, text[start:end], True))
+            pos = end
+        if pos < len(text):
+            parts.append((pos, text[pos:], False))
+        out = Encoding([], [], [], [], [])
+        for start, segment, is_code in parts:
+            words = [] if word_index is None else None
+            if is_code:
+                enc = Encoding([self._model.vocab.get(segment, self._model.unk_id)], [type_id], [segment],
+                               [0 if word_index is None else word_index], [(0, len(segment))])
+            else:
+                enc = super()._encode_text(segment, type_id, word_index)
+            first_word = (max(out.words) + 1 if out.words else 0) if words is not None else 0
+            out.ids += enc.ids
+            out.type_ids += enc.type_ids
+            out.tokens += enc.tokens
+            out.words += [w + first_word if words is not None else w for w in enc.words]
+            out.offsets += [(a + start, b + start) for a, b in enc.offsets]
+        n = len(out.ids)
+        out.special_tokens_mask, out.attention_mask = [0] * n, [1] * n
+        return out
+
+    def _language_codes_in(self, text: str) -> list:
+        """(start, end) of each language code that opens a piece of text between added tokens."""
+        contents = [t.content for t in self.get_added_tokens_decoder().values()]
+        chunks, pos = [], 0
+        while True:  # the added tokens, leftmost and then longest first, as the added vocabulary matches
+            hits = [(i, -len(c)) for c in contents if (i := text.find(c, pos)) >= 0]
+            if not hits:
+                break
+            index, minus_length = min(hits)
+            chunks.append((pos, index))
+            pos = index - minus_length
+        chunks.append((pos, len(text)))
+        cuts = []
+        for start, end in chunks:
+            close = text.find("<<", start, end) if text.startswith(">>", start) else -1
+            if close != -1:
+                cuts.append((start, close + 2))
+        return cuts
 
 
 def _read_json(path):
@@ -183,8 +272,12 @@ class MarianTokenizer(FamilyTokenizer):
                               for side, enc in zip(self._sides, (self.encoder, self.target_encoder)))
         super().__init__(_engine=self._engines[0], source_lang=source_lang, target_lang=target_lang,
                          separate_vocabs=self.separate_vocabs, model_max_length=model_max_length, **kwargs)
-        # the target engine knows the same added tokens (special ones included), at its vocabulary's ids
-        self._engines[1].add_tokens(list(self._engines[0].get_added_tokens_decoder().values()))
+        # The target engine knows the same added tokens at the same ids: as in the reference, special
+        # tokens keep vocab.json's ids on the target side too (with separate_vocabs as well).
+        source, target = self._engines
+        target_model, target.model = target.model, source.model
+        target.add_tokens(list(source.get_added_tokens_decoder().values()))
+        target.model = target_model
         eos = str(self.eos_token)
         for engine in self._engines:
             engine.post_processor = post_processor_from_dict(legacy.template_processing(
@@ -193,8 +286,12 @@ class MarianTokenizer(FamilyTokenizer):
 
     @staticmethod
     def _engine_for_side(side, encoder, decoder, unk_id):
-        engine = _MarianEngine.from_dict(side.state())
+        state = side.state()
+        engine = _MarianEngine.from_dict(state)
         engine.model = _VocabPieces(side, encoder, decoder, unk_id)
+        if side.charsmap:
+            spaces = [normalizer_from_dict(step) for step in state["normalizer"]["normalizers"][1:]]
+            engine.normalizer = Sequence([_SentencePieceCharsmap(side.charsmap)] + spaces)
         return engine
 
     # ---- loading -------------------------------------------------------------------------------
@@ -272,11 +369,12 @@ class MarianTokenizer(FamilyTokenizer):
         single = isinstance(ids, int)
         tokens = []
         skip = set(self.all_special_ids) if skip_special_tokens else ()
+        added = {i: t.content for i, t in self._engines[0].get_added_tokens_decoder().items()}
         decoder = self._engines[1].model._vocab_r
         for i in ([ids] if single else [int(i) for i in ids]):
             if i in skip:
                 continue
-            token = decoder.get(i)
+            token = added.get(i) or decoder.get(i)
             if token is None:  # not in the vocabulary: the reference asks the SentencePiece model
                 if not 0 <= i < len(side.by_id):
                     raise IndexError(f"Token id {i} is in neither the vocabulary nor {side.path} "
