@@ -161,9 +161,22 @@ class MBartAttention(nn.Module):
                 if cross:
                     key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
                     cache.is_updated[self.layer_idx] = True
-        out, weights = sdpa_attention(self._heads(q), key, value, mask, scale=self.scaling, is_causal=is_causal,
+        query = self._heads(q)
+        groups = batch // key.shape[0]
+        if groups > 1:
+            # generate() gives each prompt's encoder output once for its `groups` beams (rows
+            # prompt * groups + j): their queries attend to it together, as extra query positions
+            query = query.reshape(key.shape[0], groups, self.num_heads, length, self.head_dim).transpose(1, 2)
+            query = query.reshape(key.shape[0], self.num_heads, groups * length, self.head_dim)
+        out, weights = sdpa_attention(query, key, value, mask, scale=self.scaling, is_causal=is_causal,
                                       dropout=self.dropout if self.training else 0.0,
                                       need_weights=output_attentions)
+        if groups > 1:
+            out = out.reshape(key.shape[0], self.num_heads, groups, length, self.head_dim).transpose(1, 2)
+            out = out.reshape(batch, self.num_heads, length, self.head_dim)
+            if weights is not None:
+                weights = weights.reshape(key.shape[0], self.num_heads, groups, length, -1).transpose(1, 2)
+                weights = weights.reshape(batch, self.num_heads, length, -1)
         return project(out.transpose(1, 2).reshape(batch, length, -1), self.out_proj), weights
 
 
@@ -383,7 +396,11 @@ class MBartDecoder(nn.Module):
         is_causal = mask is None and length > 1
         encoder_mask = None
         if encoder_hidden_states is not None:
-            encoder_mask = padding_mask(encoder_attention_mask, batch, encoder_hidden_states.shape[1])
+            if batch % encoder_hidden_states.shape[0]:
+                raise ValueError(f"The decoder has {batch} rows but the encoder output "
+                                 f"{encoder_hidden_states.shape[0]}: give one encoder row per decoder row "
+                                 f"(or per group of beams).")
+            encoder_mask = padding_mask(encoder_attention_mask, *encoder_hidden_states.shape[:2])
 
         hidden_states = inputs_embeds + self.embed_positions(cache_position)
         hidden_states = _dropout(self.layernorm_embedding(hidden_states), self.dropout, self.training)
@@ -518,6 +535,9 @@ def _seq2seq_fields(outputs) -> dict:
 
 class MBartForConditionalGeneration(MBartPreTrainedModel):
     _supports_generate = True
+    # the decoder takes one encoder row per group of decoder rows: generate() may encode each prompt
+    # once and not repeat its output (or the cross-attention keys/values) per beam
+    _shares_encoder_rows = True
     _tied_weights_keys = {"lm_head.weight": "model.shared.weight", **_shared_ties("model.")}
 
     def __init__(self, config: MBartConfig):
@@ -545,7 +565,7 @@ class MBartForConditionalGeneration(MBartPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, inputs_embeds=None, decoder_inputs_embeds=None,
                 labels=None, use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None,
-                cache_position=None, **kwargs):
+                cache_position=None, logits_to_keep=0, **kwargs):
         past_key_values = kwargs.pop("cache", past_key_values)
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
         if labels is not None:
@@ -558,7 +578,10 @@ class MBartForConditionalGeneration(MBartPreTrainedModel):
                              decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
                              output_attentions=output_attentions, output_hidden_states=output_hidden_states,
                              return_dict=True, cache_position=cache_position)
-        logits = project(outputs.last_hidden_state, self.lm_head) + self.final_logits_bias
+        hidden_states = outputs.last_hidden_state
+        if logits_to_keep:  # generate() asks for the last position only
+            hidden_states = hidden_states[:, -logits_to_keep:]
+        logits = project(hidden_states, self.lm_head) + self.final_logits_bias
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.to(logits.device).view(-1))

@@ -6,6 +6,7 @@ session; both libraries load the same folder and the outputs are compared field 
 """
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -51,11 +52,12 @@ def checkpoint(tmp_path_factory):
     return build
 
 
-def reference(arch, class_name, folder, **kwargs):
+def reference(arch, class_name, folder, attn_implementation="eager", **kwargs):
+    """The reference model (eager attention by default, so that it can return attentions)."""
     import transformers
 
     cls = getattr(transformers, PREFIX[arch] + class_name)
-    return cls.from_pretrained(folder, attn_implementation="eager", dtype=torch.float32, **kwargs).eval()
+    return cls.from_pretrained(folder, attn_implementation=attn_implementation, dtype=torch.float32, **kwargs).eval()
 
 
 def lean(arch, class_name, folder, **kwargs):
@@ -126,3 +128,65 @@ def saved_keys(folder) -> set:
 
     with safe_open(f"{folder}/model.safetensors", "pt") as f:
         return set(f.keys())
+
+
+# generate() settings compared token for token with the reference's generate()
+GENERATE = {
+    "greedy": dict(max_new_tokens=10),
+    "beams": dict(num_beams=3, num_return_sequences=2, max_new_tokens=10),
+    "beams-length-penalty": dict(num_beams=3, length_penalty=0.6, early_stopping=True, max_new_tokens=10),
+    "no-repeat-ngram": dict(num_beams=2, no_repeat_ngram_size=2, max_new_tokens=12),
+    "min-length": dict(min_length=6, max_length=10),
+    "sampling": dict(do_sample=True, top_k=20, top_p=0.9, temperature=0.8, max_new_tokens=10),
+    "sampling-several": dict(do_sample=True, num_return_sequences=2, max_new_tokens=8),
+    "beam-sampling": dict(do_sample=True, num_beams=2, max_new_tokens=8),
+    "no-cache": dict(use_cache=False, num_beams=2, max_new_tokens=8),
+}
+
+
+def assert_generate_matches(ref, ours, inputs: dict, monkeypatch=None, **kwargs):
+    """Both libraries' generate() under the same seed give the same tokens."""
+    if kwargs.get("do_sample") and kwargs.get("num_beams", 1) > 1 and monkeypatch is not None:
+        # multinomial without replacement moves with the last bit of the probabilities: token-identical
+        # beam sampling needs the plain F.linear path, not the decoding kernels (see test_projections.py)
+        from leanformers import projections
+
+        monkeypatch.setattr(projections, "_ONEDNN", False)
+    outputs = []
+    for model in (ref, ours):
+        torch.manual_seed(3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outputs.append(model.generate(**inputs, **kwargs))
+    expected, actual = outputs
+    assert actual.shape == expected.shape and torch.equal(actual, expected), (actual.tolist(), expected.tolist())
+
+
+def assert_beams_can_share_encoder_rows(model, inputs: dict, groups: int = 3):
+    """generate() may give each prompt's encoder output once for its beams (``_shares_encoder_rows``):
+    decoder rows prompt * groups + j then read encoder row `prompt`. Same logits as repeating it, with
+    and without the cache, and the cross-attention weights per row too."""
+    assert type(model)._shares_encoder_rows
+    src = {"input_ids": inputs["input_ids"], "attention_mask": inputs.get("attention_mask")}
+    decoder = inputs["decoder_input_ids"].repeat_interleave(groups, dim=0)
+    decoder = (decoder + torch.arange(decoder.shape[0])[:, None] % 3) % 90  # rows of one prompt differ
+    with torch.no_grad():
+        encoded = model.get_encoder()(**src, return_dict=True)
+        repeated = type(encoded)(last_hidden_state=encoded.last_hidden_state.repeat_interleave(groups, dim=0))
+        mask = src["attention_mask"]
+        full = model(encoder_outputs=repeated, decoder_input_ids=decoder, output_attentions=True,
+                     attention_mask=None if mask is None else mask.repeat_interleave(groups, dim=0))
+        shared = model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=decoder,
+                       output_attentions=True)
+        torch.testing.assert_close(shared.logits, full.logits, atol=ATOL, rtol=0)
+        for a, b in zip(shared.cross_attentions, full.cross_attentions):
+            torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
+        cache, steps = None, []
+        for i in range(decoder.shape[1]):
+            out = model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=decoder[:, i:i + 1],
+                        past_key_values=cache, use_cache=True)
+            cache = out.past_key_values
+            steps.append(out.logits)
+        torch.testing.assert_close(torch.cat(steps, dim=1), full.logits, atol=ATOL, rtol=0)
+        with pytest.raises(ValueError, match="one encoder row per decoder row"):
+            model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=decoder[:5])

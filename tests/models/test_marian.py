@@ -5,8 +5,9 @@ import torch
 
 pytest.register_assert_rewrite("marian_mbart_parity")
 
-from marian_mbart_parity import (ATOL, PAD, assert_outputs_equal, checkpoint, decoder_inputs,  # noqa: E402,F401
-                                 TINY, greedy_with_cache, lean, reference, saved_keys, seq2seq_inputs)
+from marian_mbart_parity import (ATOL, GENERATE, assert_beams_can_share_encoder_rows, PAD, TINY, assert_generate_matches,  # noqa: E402,F401
+                                 assert_outputs_equal, checkpoint, decoder_inputs, greedy_with_cache, lean,
+                                 reference, saved_keys, seq2seq_inputs)
 
 ARCH = "marian"
 VARIANTS = {
@@ -143,6 +144,63 @@ def test_cached_decoding_matches_full_forward_and_reference_greedy(checkpoint, v
     assert tokens.tolist() == expected.tolist()
 
 
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("case", sorted(GENERATE))
+def test_generate_matches_reference(checkpoint, case, padded, monkeypatch):
+    folder = checkpoint(ARCH, "MTModel", **VARIANTS["scaled"])
+    inputs = seq2seq_inputs(padded)
+    inputs = {k: v for k, v in inputs.items() if not k.startswith("decoder_")}
+    ref = reference(ARCH, "MTModel", folder, attn_implementation="sdpa")
+    assert_generate_matches(ref, lean(ARCH, "MTModel", folder), inputs, monkeypatch, **GENERATE[case])
+
+
+@pytest.mark.parametrize("case", ["greedy", "beams"])
+def test_generate_with_a_separate_target_vocabulary(checkpoint, case):
+    folder = checkpoint(ARCH, "MTModel", **VARIANTS["separate"])
+    inputs = {k: v for k, v in seq2seq_inputs(True).items() if not k.startswith("decoder_")}
+    ref = reference(ARCH, "MTModel", folder, attn_implementation="sdpa")
+    assert_generate_matches(ref, lean(ARCH, "MTModel", folder), inputs, **GENERATE[case])
+
+
+def test_causal_lm_generates_like_reference(checkpoint):
+    folder = checkpoint(ARCH, "ForCausalLM", **VARIANTS["scaled"])
+    ref = reference(ARCH, "ForCausalLM", folder, attn_implementation="sdpa")
+    inputs = {"input_ids": decoder_inputs(False)["input_ids"]}
+    for case in ("greedy", "beams"):
+        assert_generate_matches(ref, lean(ARCH, "ForCausalLM", folder), inputs, **GENERATE[case])
+
+
+def test_generate_respects_the_checkpoint_generation_settings(tmp_path):
+    """Marian config.json files carry bad_words_ids = [[pad]], num_beams and max_length: generate()
+    with no arguments uses them as the reference does."""
+    import json
+
+    import transformers
+
+    config = transformers.MarianConfig(**{**TINY[ARCH], "scale_embedding": True})
+    torch.manual_seed(0)
+    model = transformers.MarianMTModel(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.2)
+        model.final_logits_bias[0, PAD] = 10.0  # pad would win every step were it not a bad word
+    model.save_pretrained(tmp_path)
+    (tmp_path / "generation_config.json").unlink()
+    data = json.loads((tmp_path / "config.json").read_text())
+    data.update(bad_words_ids=[[PAD]], max_length=9, num_beams=3)
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    ref = reference(ARCH, "MTModel", tmp_path, attn_implementation="sdpa")
+    ours = lean(ARCH, "MTModel", tmp_path)
+    inputs = {k: v for k, v in seq2seq_inputs(True).items() if not k.startswith("decoder_")}
+    assert_generate_matches(ref, ours, inputs)
+    generated = ours.generate(**inputs)
+    assert generated.shape[1] == 9  # max_length
+    for row in generated[:, 1:].tolist():  # after the start token: pad only once a row has ended
+        text = row[: row.index(2)] if 2 in row else row
+        assert PAD not in text, row
+
+
 def test_generation_config_fields_of_marian_checkpoints(tmp_path):
     """Old Marian config.json files carry bad_words_ids = [[pad]], max_length and num_beams."""
     import json
@@ -160,6 +218,12 @@ def test_generation_config_fields_of_marian_checkpoints(tmp_path):
     for field in ("bad_words_ids", "max_length", "num_beams", "decoder_start_token_id", "forced_eos_token_id",
                   "eos_token_id", "pad_token_id"):
         assert getattr(actual, field) == getattr(expected, field), field
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+def test_beams_can_share_encoder_rows(checkpoint, padded):
+    folder = checkpoint(ARCH, "MTModel")
+    assert_beams_can_share_encoder_rows(lean(ARCH, "MTModel", folder), seq2seq_inputs(padded))
 
 
 def test_class_dispatch(checkpoint):

@@ -6,8 +6,9 @@ import torch
 
 pytest.register_assert_rewrite("marian_mbart_parity")
 
-from marian_mbart_parity import (ATOL, LANG_A, LANG_B, PAD, assert_outputs_equal, checkpoint,  # noqa: E402,F401
-                                 decoder_inputs, greedy_with_cache, lean, reference, saved_keys, seq2seq_inputs)
+from marian_mbart_parity import (ATOL, GENERATE, assert_beams_can_share_encoder_rows, LANG_A, LANG_B, PAD, assert_generate_matches,  # noqa: E402,F401
+                                 assert_outputs_equal, checkpoint, decoder_inputs, greedy_with_cache, lean,
+                                 reference, saved_keys, seq2seq_inputs)
 
 ARCH = "mbart"
 VARIANTS = {"plain": {}, "scaled": {"scale_embedding": True}, "untied": {"tie_word_embeddings": False}}
@@ -161,6 +162,44 @@ def test_cached_decoding_matches_full_forward_and_reference_greedy(checkpoint, v
         ref.generation_config = transformers.GenerationConfig(decoder_start_token_id=LANG_B, pad_token_id=PAD)
         expected = ref.generate(**src, max_new_tokens=8, do_sample=False, num_beams=1)
     assert tokens.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("case", sorted(GENERATE))
+def test_generate_matches_reference(checkpoint, case, padded, monkeypatch):
+    """mBART starts decoding from the target language code (mbart-large-en-ro style)."""
+    folder = checkpoint(ARCH, "ForConditionalGeneration", scale_embedding=True)
+    inputs = {k: v for k, v in seq2seq_inputs(padded).items() if not k.startswith("decoder_")}
+    ref = reference(ARCH, "ForConditionalGeneration", folder, attn_implementation="sdpa")
+    assert_generate_matches(ref, lean(ARCH, "ForConditionalGeneration", folder), inputs, monkeypatch,
+                            decoder_start_token_id=LANG_B, **GENERATE[case])
+
+
+@pytest.mark.parametrize("case", ["greedy", "beams"])
+def test_generate_with_forced_language_code(checkpoint, case):
+    """mBART-50 style: decoding starts from </s> and the first token is forced to the language code."""
+    folder = checkpoint(ARCH, "ForConditionalGeneration", scale_embedding=True)
+    inputs = {k: v for k, v in seq2seq_inputs(True).items() if not k.startswith("decoder_")}
+    ref = reference(ARCH, "ForConditionalGeneration", folder, attn_implementation="sdpa")
+    ours = lean(ARCH, "ForConditionalGeneration", folder)
+    assert_generate_matches(ref, ours, inputs, decoder_start_token_id=2, forced_bos_token_id=LANG_A,
+                            **GENERATE[case])
+    generated = ours.generate(**inputs, decoder_start_token_id=2, forced_bos_token_id=LANG_A, **GENERATE[case])
+    assert (generated[:, :2] == torch.tensor([2, LANG_A])).all()
+
+
+def test_causal_lm_generates_like_reference(checkpoint):
+    folder = checkpoint(ARCH, "ForCausalLM")
+    ref = reference(ARCH, "ForCausalLM", folder, attn_implementation="sdpa")
+    inputs = {"input_ids": decoder_inputs(False)["input_ids"]}
+    for case in ("greedy", "beams"):
+        assert_generate_matches(ref, lean(ARCH, "ForCausalLM", folder), inputs, **GENERATE[case])
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+def test_beams_can_share_encoder_rows(checkpoint, padded):
+    folder = checkpoint(ARCH, "ForConditionalGeneration")
+    assert_beams_can_share_encoder_rows(lean(ARCH, "ForConditionalGeneration", folder), seq2seq_inputs(padded))
 
 
 def test_class_dispatch(checkpoint):
