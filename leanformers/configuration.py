@@ -187,6 +187,10 @@ class PretrainedConfig:
     def read_config_dict(cls, name_or_path, **hub_kwargs) -> dict:
         """The parsed config.json of a folder, cached Hub id, or a config.json path."""
         name = os.fspath(name_or_path)
+        if name.lower().endswith(".gguf") and os.path.isfile(name):  # XConfig.from_pretrained("x.gguf")
+            from .gguf import gguf_config_dict
+
+            return gguf_config_dict(name)
         path = name if os.path.isfile(name) else resolve_file(name, CONFIG_NAME, **hub_kwargs)
         try:
             with open(path, encoding="utf-8") as f:

@@ -20,7 +20,8 @@ from torch import nn
 
 from . import weights as W
 from .configuration import PretrainedConfig, write_text_atomic
-from .hub import resolve_file
+from .hub import resolve_file, split_gguf_path
+from .logging import tqdm
 
 __all__ = ["PreTrainedModel", "init_empty_weights"]
 
@@ -284,6 +285,7 @@ class PreTrainedModel(nn.Module):
                         ignore_mismatched_sizes=False, force_download=False, local_files_only=None,
                         token=None, revision=None, subfolder="", use_safetensors=None, dtype="auto",
                         device_map=None, output_loading_info=False, gguf_file=None, **kwargs):
+        pretrained_model_name_or_path, gguf_file = split_gguf_path(pretrained_model_name_or_path, gguf_file)
         name = os.fspath(pretrained_model_name_or_path)
         hub = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
                    token=token, subfolder=subfolder, force_download=force_download)
@@ -385,7 +387,7 @@ class PreTrainedModel(nn.Module):
             unexpected = [k for k in unexpected
                           if not any(re.search(p, k) for p in self._keys_to_ignore_on_load_unexpected)]
         mismatched, to_load = [], {}
-        for key, tensor in state.items():
+        for key, tensor in tqdm(state.items(), total=len(state), desc="Loading weights", unit="tensor", leave=False):
             if key not in expected:
                 continue
             want = expected[key]
