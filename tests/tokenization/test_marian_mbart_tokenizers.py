@@ -199,6 +199,20 @@ def test_marian_vocabulary_rules(marian_folders):
     assert ours.supported_language_codes == [">>fr<<", ">>de<<"]
 
 
+@pytest.mark.parametrize("layout", ["joint", "separate"])
+def test_marian_added_tokens_reach_both_sides(marian_folders, layout):
+    ref, ours = _load(marian_folders[layout])
+    for tokenizer in (ref, ours):
+        tokenizer.add_tokens(["<newtok>"])
+        tokenizer.add_special_tokens({"extra_special_tokens": ["<sep2>"]})
+    text = "a <newtok> b <sep2> the"
+    assert ours(text).input_ids == ref(text).input_ids
+    assert ours(text_target=text).input_ids == ref(text_target=text).input_ids
+    assert len(ours) == len(ref) and ours.get_vocab() == ref.get_vocab()
+    with pytest.raises(ValueError, match="split_special_tokens=True is not supported by MarianTokenizer"):
+        ours("a </s>", split_special_tokens=True)
+
+
 def test_marian_save_round_trips_both_ways(marian_folders, tmp_path):
     for layout, folder in marian_folders.items():
         ref, ours = _load(folder)

@@ -272,12 +272,7 @@ class MarianTokenizer(FamilyTokenizer):
                               for side, enc in zip(self._sides, (self.encoder, self.target_encoder)))
         super().__init__(_engine=self._engines[0], source_lang=source_lang, target_lang=target_lang,
                          separate_vocabs=self.separate_vocabs, model_max_length=model_max_length, **kwargs)
-        # The target engine knows the same added tokens at the same ids: as in the reference, special
-        # tokens keep vocab.json's ids on the target side too (with separate_vocabs as well).
-        source, target = self._engines
-        target_model, target.model = target.model, source.model
-        target.add_tokens(list(source.get_added_tokens_decoder().values()))
-        target.model = target_model
+        self._mirror_added_tokens()
         eos = str(self.eos_token)
         for engine in self._engines:
             engine.post_processor = post_processor_from_dict(legacy.template_processing(
@@ -314,6 +309,35 @@ class MarianTokenizer(FamilyTokenizer):
         raise OSError("This folder has a tokenizer.json under MarianTokenizer, which cannot express Marian's "
                       "vocabulary mapping (the reference ignores such a file too). Remove tokenizer.json: "
                       "MarianTokenizer reads source.spm, target.spm and vocab.json.")
+
+    def _mirror_added_tokens(self):
+        """The target engine knows the source engine's added tokens at the same ids: as in the reference,
+        special tokens keep vocab.json's ids on the target side too (with separate_vocabs as well)."""
+        source, target = self._engines
+        target_model, target.model = target.model, source.model  # ids are looked up in the source vocabulary
+        target.add_tokens(list(source.get_added_tokens_decoder().values()))
+        target.model = target_model
+
+    def add_tokens(self, new_tokens, special_tokens: bool = False) -> int:
+        if not hasattr(self, "_engines"):
+            return super().add_tokens(new_tokens, special_tokens)
+        self._switch_to_input_mode()
+        # matched in the text as written (the reference's Python tokenizer does not normalize for them;
+        # ours would, with the SentencePiece steps, and never find them)
+        tokens = new_tokens if isinstance(new_tokens, (list, tuple)) else [new_tokens]
+        tokens = [self._added_token(t, normalized=False, special=special_tokens) if isinstance(t, str) else
+                  self._added_token(t.content, single_word=t.single_word, lstrip=t.lstrip, rstrip=t.rstrip,
+                                    normalized=False, special=t.special) for t in tokens]
+        added = super().add_tokens(tokens, special_tokens)
+        self._mirror_added_tokens()
+        return added
+
+    def _engine_for(self, split_special_tokens: bool):
+        if split_special_tokens:
+            raise ValueError("split_special_tokens=True is not supported by MarianTokenizer (its engines map "
+                             "pieces through vocab.json); tokenize special tokens written in the text as such, or "
+                             "remove them from the text.")
+        return self._tokenizer
 
     # ---- source / target -----------------------------------------------------------------------
     def _switch_to_input_mode(self):
