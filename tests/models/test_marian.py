@@ -5,9 +5,10 @@ import torch
 
 pytest.register_assert_rewrite("marian_mbart_parity")
 
-from marian_mbart_parity import (ATOL, GENERATE, assert_beams_can_share_encoder_rows, PAD, TINY, assert_generate_matches,  # noqa: E402,F401
-                                 assert_outputs_equal, checkpoint, decoder_inputs, greedy_with_cache, lean,
-                                 reference, saved_keys, seq2seq_inputs)
+from marian_mbart_parity import (  # noqa: E402,F401  (checkpoint: a fixture)
+    ATOL, GENERATE, PAD, TINY, assert_beams_can_share_encoder_rows, assert_generate_matches,
+    assert_outputs_equal, checkpoint, decoder_inputs, greedy_with_cache, lean, reference,
+    saved_keys, seq2seq_inputs)
 
 ARCH = "marian"
 VARIANTS = {
