@@ -554,6 +554,30 @@ class MarianMTModel(MarianPreTrainedModel):
     def set_output_embeddings(self, value):
         self.lm_head = value
 
+    def resize_token_embeddings(self, new_num_tokens: int, pad_to_multiple_of: int | None = None):
+        """The source (shared) vocabulary's size. With one shared vocabulary the LM head and
+        final_logits_bias follow; with a separate target vocabulary only the encoder's embeddings change."""
+        if self.config.share_encoder_decoder_embeddings:
+            embeddings = super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of)
+            size = embeddings.num_embeddings
+            self.config.decoder_vocab_size = size
+            old = self.final_logits_bias
+            self.register_buffer("final_logits_bias", old[:, :size] if size <= old.shape[-1] else
+                                 torch.cat([old, old.new_zeros((1, size - old.shape[-1]))], dim=1))
+            return embeddings
+        if pad_to_multiple_of:
+            new_num_tokens = -(-new_num_tokens // pad_to_multiple_of) * pad_to_multiple_of
+        old = self.get_input_embeddings()
+        embeddings = nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=old.padding_idx,
+                                  dtype=old.weight.dtype, device=old.weight.device)
+        self._init_weights(embeddings)
+        n = min(old.num_embeddings, new_num_tokens)
+        with torch.no_grad():
+            embeddings.weight[:n] = old.weight[:n]
+        self.model.set_input_embeddings(embeddings)
+        self.config.vocab_size = new_num_tokens
+        return embeddings
+
     def _dedupe_for_save(self, state_dict):
         # the sinusoids are recomputed at load: the reference leaves them out of this head's files
         state_dict = super()._dedupe_for_save(state_dict)

@@ -113,8 +113,9 @@ class MBartLearnedPositionalEmbedding(nn.Embedding):
 class MBartScaledWordEmbedding(nn.Embedding):
     """Token embeddings times ``embed_scale`` (sqrt(d_model) when config.scale_embedding)."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None, embed_scale: float = 1.0):
-        super().__init__(num_embeddings, embedding_dim, padding_idx)
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None, embed_scale: float = 1.0,
+                 **kwargs):
+        super().__init__(num_embeddings, embedding_dim, padding_idx, **kwargs)
         self.embed_scale = embed_scale
 
     def forward(self, input_ids):
@@ -482,6 +483,11 @@ class MBartModel(MBartPreTrainedModel):
         return self.shared
 
     def set_input_embeddings(self, value):
+        if not isinstance(value, MBartScaledWordEmbedding):  # e.g. from resize_token_embeddings: keep the scale
+            scaled = MBartScaledWordEmbedding(value.num_embeddings, value.embedding_dim, value.padding_idx,
+                                              self.shared.embed_scale, device="meta")
+            scaled.weight = value.weight
+            value = scaled
         self.shared = value
         self.encoder.embed_tokens = value
         self.decoder.embed_tokens = value
@@ -525,6 +531,12 @@ class MBartModel(MBartPreTrainedModel):
         return out if return_dict else out.to_tuple()
 
 
+def _resized_bias(bias: torch.Tensor, size: int) -> torch.Tensor:
+    """final_logits_bias cut to, or padded with zeros to, ``size`` tokens."""
+    old = bias.shape[-1]
+    return bias[:, :size] if size <= old else torch.cat([bias, bias.new_zeros((1, size - old))], dim=1)
+
+
 def _seq2seq_fields(outputs) -> dict:
     """The decoder's and encoder's outputs every head passes on."""
     return dict(past_key_values=outputs.past_key_values, decoder_hidden_states=outputs.decoder_hidden_states,
@@ -558,6 +570,11 @@ class MBartForConditionalGeneration(MBartPreTrainedModel):
 
     def set_output_embeddings(self, value):
         self.lm_head = value
+
+    def resize_token_embeddings(self, new_num_tokens: int, pad_to_multiple_of: int | None = None):
+        embeddings = super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of)
+        self.register_buffer("final_logits_bias", _resized_bias(self.final_logits_bias, embeddings.num_embeddings))
+        return embeddings
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id)

@@ -190,3 +190,25 @@ def assert_beams_can_share_encoder_rows(model, inputs: dict, groups: int = 3):
         torch.testing.assert_close(torch.cat(steps, dim=1), full.logits, atol=ATOL, rtol=0)
         with pytest.raises(ValueError, match="one encoder row per decoder row"):
             model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=decoder[:5])
+
+
+def assert_resize_matches(ref, ours, inputs: dict, old_vocab: int):
+    """resize_token_embeddings as the reference: grown (new rows are random in both: only the old
+    vocabulary's logits are compared) and shrunk (everything compared)."""
+    import warnings
+
+    for size in (old_vocab + 5, old_vocab - 9):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref.resize_token_embeddings(size)
+        ours.resize_token_embeddings(size)
+        for key in ("vocab_size", "decoder_vocab_size"):
+            assert getattr(ours.config, key, None) == getattr(ref.config, key, None), key
+        kept = {k: v % min(size, old_vocab) for k, v in inputs.items() if k.endswith("input_ids")}
+        with torch.no_grad():
+            expected, actual = ref(**{**inputs, **kept}), ours(**{**inputs, **kept})
+        assert actual.logits.shape == expected.logits.shape
+        n = min(size, old_vocab)
+        torch.testing.assert_close(actual.logits[..., :n], expected.logits[..., :n], atol=ATOL, rtol=0)
+        if hasattr(ref, "final_logits_bias"):
+            torch.testing.assert_close(ours.final_logits_bias, ref.final_logits_bias)

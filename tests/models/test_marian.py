@@ -7,7 +7,7 @@ pytest.register_assert_rewrite("marian_mbart_parity")
 
 from marian_mbart_parity import (  # noqa: E402,F401  (checkpoint: a fixture)
     ATOL, GENERATE, PAD, TINY, assert_beams_can_share_encoder_rows, assert_generate_matches,
-    assert_outputs_equal, checkpoint, decoder_inputs, greedy_with_cache, lean, reference,
+    assert_outputs_equal, assert_resize_matches, checkpoint, decoder_inputs, greedy_with_cache, lean, reference,
     saved_keys, seq2seq_inputs)
 
 ARCH = "marian"
@@ -225,6 +225,16 @@ def test_generation_config_fields_of_marian_checkpoints(tmp_path):
 def test_beams_can_share_encoder_rows(checkpoint, padded):
     folder = checkpoint(ARCH, "MTModel")
     assert_beams_can_share_encoder_rows(lean(ARCH, "MTModel", folder), seq2seq_inputs(padded))
+
+
+@pytest.mark.parametrize("variant", ["shared", "scaled", "untied", "separate"])
+def test_resize_token_embeddings_matches_reference(checkpoint, variant):
+    folder = checkpoint(ARCH, "MTModel", **VARIANTS[variant])
+    inputs = seq2seq_inputs(padded=True)
+    if variant == "separate":
+        inputs["decoder_input_ids"] = inputs["decoder_input_ids"] % 77
+    ref = reference(ARCH, "MTModel", folder)
+    assert_resize_matches(ref, lean(ARCH, "MTModel", folder), inputs, ref.config.vocab_size)
 
 
 def test_class_dispatch(checkpoint):

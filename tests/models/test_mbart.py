@@ -8,7 +8,7 @@ pytest.register_assert_rewrite("marian_mbart_parity")
 
 from marian_mbart_parity import (  # noqa: E402,F401  (checkpoint: a fixture)
     ATOL, GENERATE, LANG_A, LANG_B, PAD, assert_beams_can_share_encoder_rows, assert_generate_matches,
-    assert_outputs_equal, checkpoint, decoder_inputs, greedy_with_cache, lean, reference,
+    assert_outputs_equal, assert_resize_matches, checkpoint, decoder_inputs, greedy_with_cache, lean, reference,
     saved_keys, seq2seq_inputs)
 
 ARCH = "mbart"
@@ -201,6 +201,16 @@ def test_causal_lm_generates_like_reference(checkpoint):
 def test_beams_can_share_encoder_rows(checkpoint, padded):
     folder = checkpoint(ARCH, "ForConditionalGeneration")
     assert_beams_can_share_encoder_rows(lean(ARCH, "ForConditionalGeneration", folder), seq2seq_inputs(padded))
+
+
+@pytest.mark.parametrize("variant", ["plain", "scaled", "untied"])
+def test_resize_token_embeddings_matches_reference(checkpoint, variant):
+    folder = checkpoint(ARCH, "ForConditionalGeneration", **VARIANTS[variant])
+    inputs = seq2seq_inputs(padded=True)
+    if variant == "separate":
+        inputs["decoder_input_ids"] = inputs["decoder_input_ids"] % 77
+    ref = reference(ARCH, "ForConditionalGeneration", folder)
+    assert_resize_matches(ref, lean(ARCH, "ForConditionalGeneration", folder), inputs, ref.config.vocab_size)
 
 
 def test_class_dispatch(checkpoint):
