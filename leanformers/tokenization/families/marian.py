@@ -253,8 +253,10 @@ class MarianTokenizer(FamilyTokenizer):
         if missing:
             raise ValueError(f"MarianTokenizer needs {', '.join(missing)} (paths to source.spm, target.spm, "
                              f"vocab.json and, with separate_vocabs, target_vocab.json); or use from_pretrained(folder).")
+        # `_engine` (what from_pretrained built from state_from_files: a placeholder) is not used: the two
+        # engines come from the files. sp_model_kwargs are sampling options of the sentencepiece runtime.
         kwargs.pop("tokenizer_file", None)
-        kwargs.pop("sp_model_kwargs", None)  # sampling options of the sentencepiece runtime: not used to encode
+        kwargs.pop("sp_model_kwargs", None)
         self.spm_files = [os.fspath(source_spm), os.fspath(target_spm)]
         self.vocab_files = [os.fspath(vocab), os.fspath(target_vocab_file) if target_vocab_file else None]
         self.separate_vocabs = bool(separate_vocabs)
