@@ -192,9 +192,11 @@ def test_generate_with_forced_language_code(checkpoint, case):
 def test_causal_lm_generates_like_reference(checkpoint):
     folder = checkpoint(ARCH, "ForCausalLM")
     ref = reference(ARCH, "ForCausalLM", folder, attn_implementation="sdpa")
-    inputs = {"input_ids": decoder_inputs(False)["input_ids"]}
-    for case in ("greedy", "beams"):
-        assert_generate_matches(ref, lean(ARCH, "ForCausalLM", folder), inputs, **GENERATE[case])
+    left_padded = torch.tensor([[PAD, PAD, 5, 6, 7], [8, 9, 10, 11, 12]])
+    for inputs in ({"input_ids": decoder_inputs(False)["input_ids"]},
+                   {"input_ids": left_padded, "attention_mask": (left_padded != PAD).long()}):
+        for case in ("greedy", "beams", "sampling"):
+            assert_generate_matches(ref, lean(ARCH, "ForCausalLM", folder), inputs, **GENERATE[case])
 
 
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
