@@ -283,6 +283,23 @@ def test_non_string_input_raises_type_error():
         Tokenizer.from_str(42)
 
 
+def test_out_of_range_ids_behave_as_in_reference():
+    """The reference's ids are u32: a negative id or one of 2**32 and more raises (OverflowError;
+    ours names the id and the vocabulary size), one past the vocabulary is skipped in decode."""
+    ours, ref = tokenizer_pair("bert")
+    size = ref.get_vocab_size()
+    for ids in ([5, size], [5, size + 7, 6], [5, (1 << 32) - 1]):
+        assert ours.decode(ids) == ref.decode(ids), ids
+    assert ours.id_to_token(size) is ref.id_to_token(size) is None
+    for bad in (-1, -size, 1 << 32):
+        with pytest.raises(OverflowError):
+            ref.decode([5, bad])
+        with pytest.raises(OverflowError, match=rf"token id {bad} is not a valid id.*vocabulary size {size}"):
+            ours.decode([5, bad])
+        with pytest.raises(OverflowError, match=rf"token id {bad}"):
+            ours.id_to_token(bad)
+
+
 def test_truncation_and_padding_settings_are_validated():
     ours, _ = tokenizer_pair("bert")
     with pytest.raises(ValueError, match="strategy"):
