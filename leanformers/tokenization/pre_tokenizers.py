@@ -16,6 +16,7 @@ from .normalized import (
     regex_matches, split_piece,
 )
 from .schema import Component, ComponentSequence, field, make_pattern, pattern_to_json, registry
+from .unicode_tables import TablePattern
 
 __all__ = [
     "PreTokenizer", "ByteLevel", "Metaspace", "Whitespace", "WhitespaceSplit", "BertPreTokenizer", "Punctuation",
@@ -24,12 +25,13 @@ __all__ = [
 ]
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-_GPT2_RE = LazyPattern(GPT2_PATTERN)
-_WHITESPACE_RE = LazyPattern(rf"\w+|[^\w{WS_CLASS}]+")
+# (TablePattern: the classes are the reference's own, for every code point; see unicode_tables.py)
+_GPT2_RE = TablePattern(GPT2_PATTERN)
+_WHITESPACE_RE = TablePattern(rf"[\p{{regex_crate_word}}]+|[^\p{{regex_crate_word}}{WS_CLASS}]+")
 _WHITESPACE_SPLIT_RE = LazyPattern(rf"[^{WS_CLASS}]+")
-_BERT_RE = LazyPattern(rf"[^{WS_CLASS}{PUNCT_CLASS}]+|[{PUNCT_CLASS}]")
-_PUNCT_RE = LazyPattern(rf"[{PUNCT_CLASS}]")
-_DIGIT_RE = LazyPattern(r"\p{N}")
+_BERT_RE = TablePattern(rf"[^{WS_CLASS}{PUNCT_CLASS}]+|[{PUNCT_CLASS}]")
+_PUNCT_RE = TablePattern(rf"[{PUNCT_CLASS}]")
+_DIGIT_RE = TablePattern(r"[\p{numeric}]")
 
 
 class PreTokenizer(Component):
