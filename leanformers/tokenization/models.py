@@ -228,8 +228,7 @@ class BPE(Model):
             _merge_scan(ids, spans, merges)
         else:
             ids, spans = _merge_heap(ids, spans, merges)
-        vr = self._vocab_r
-        return tuple(ids), tuple(vr[i] for i in ids), tuple(spans)
+        return tuple(ids), tuple(map(self._vocab_r.__getitem__, ids)), tuple(spans)
 
     def _symbols(self, word):
         """The word's starting symbols: (ids, spans) of its characters (with the continuing-subword
