@@ -10,8 +10,9 @@ and writes unicode_tables.json beside this module; everything here is built from
 - `TablePattern(source)`: a lazily compiled `regex` pattern whose \\p{..}, \\P{..}, \\s, \\w, \\d
   (and the \\p{table} names of `class_ranges`) mean the reference's classes;
 - `onig_pattern(pattern)`: a tokenizer.json regex rewritten likewise (Split, Replace);
-- `lowercase_map()`, `decompositions(compat)`, `combining_class`, `compose`: what the
-  Lowercase / NFD / NFKD / NFC / NFKC normalizers apply.
+- `char_set(name)`: a class as a set, for per-character tests;
+- `lowercase_map()`, `decompositions(compat)`, `combining_classes()`, `compose()`, `second_of_pair()`:
+  what the Lowercase / NFD / NFKD / NFC / NFKC normalizers apply.
 """
 
 from __future__ import annotations
@@ -201,8 +202,10 @@ def disputed(name: str) -> frozenset:
     import regex
 
     stored = _tables()["disputed"]
-    if stored["regex"] == regex.__version__ and name in stored["classes"]:
-        return frozenset(chr(c) for a, b in stored["classes"][name] for c in range(a, b + 1))
+    if name == "Any":
+        return frozenset()
+    if stored["regex"] == regex.__version__:  # (classes without disputed characters are left out)
+        return frozenset(chr(c) for a, b in stored["classes"].get(name, ()) for c in range(a, b + 1))
     global _ALL_CHARS
     if _ALL_CHARS is None:  # another `regex` version: compare over every code point (once, ~0.2 s)
         _ALL_CHARS = "".join(map(chr, range(0x110000)))
