@@ -4,12 +4,12 @@
 The reference is built from Rust crates that each carry their own (older or newer) Unicode tables:
 Oniguruma's for the regexes of ByteLevel / Split / Replace (\\p{L}, \\s, ...), the `regex` crate's for
 the Whitespace pre-tokenizer (\\w), `unicode_categories` for BERT's control / punctuation / non-spacing
-mark tests, Rust's std for whitespace, is_numeric and lower-casing, and `unicode-normalization` for
-NFD / NFKD / NFC / NFKC and combining marks. Python's `unicodedata` and the `regex` module follow
+mark tests, Rust's std for whitespace, is_numeric and lower-casing, `unicode-normalization` for
+NFD / NFKD / NFC / NFKC and combining marks, and a script table of its own for UnicodeScripts. Python's `unicodedata` and the `regex` module follow
 other Unicode versions, so leanformers reads these tables instead (tokenization/unicode_tables.py).
 
 Every table is probed over every code point (surrogates excluded) with the reference's own components,
-many code points per call. Run (takes about a minute):
+many code points per call. Run (takes a few minutes):
 
     python scripts/gen_unicode_tables.py [--check]
 
@@ -184,6 +184,46 @@ def combining_classes(nfd: dict) -> dict:
     return ccc
 
 
+def script_runs() -> list:
+    """[[first code point, script number], ...] for every run: the scripts of the reference's
+    UnicodeScripts pre-tokenizer (with its own fixes: Hiragana and Katakana count as Han, a space as
+    any script). Script 0 is "any" (never cut around); the others are numbered as found. A character
+    is of any script when 'a?α' and 'α?a' are not cut before it; the others are grouped script by
+    script: with r the first one left, 'r?r?...' is cut before every ? of another script than r's."""
+    pre = P.UnicodeScripts()
+
+    def cut_before(units, unit_len):
+        """For each unit, whether the pre-tokenizer cuts just before its second character."""
+        starts = {start for _, (start, _) in pre.pre_tokenize_str("".join(units))}
+        return [unit_len * k + 1 in starts for k in range(len(units))]
+
+    rest = [ord("a"), ord("α")]
+    for part in chunks([c for c in CODE_POINTS if chr(c) not in "aα"]):
+        after_latin = cut_before(["a" + chr(c) + "α" for c in part], 3)
+        after_greek = cut_before(["α" + chr(c) + "a" for c in part], 3)
+        rest += [c for c, x, y in zip(part, after_latin, after_greek) if x or y]
+    rest.sort()
+    script = {}
+    number = 0
+    while rest:
+        first = chr(rest[0])
+        number += 1
+        others = []
+        for part in chunks(rest, 50_000):
+            for c, cut in zip(part, cut_before([first + chr(c) for c in part], 2)):
+                if cut:
+                    others.append(c)
+                else:
+                    script[c] = number
+        rest = others
+    runs = []
+    for c in range(0x110000):
+        v = script.get(c, 0)
+        if not runs or runs[-1][1] != v:
+            runs.append([c, v])
+    return runs
+
+
 def disputed_classes(tables: dict) -> dict:
     """{"regex": version, "classes": {class name: ranges}}: the characters the installed `regex` module
     classes differently from the reference, per class (unicode_tables.disputed recomputes them at run
@@ -251,6 +291,8 @@ def main():
     tables["bert_nonspacing"] = ranges(  # filtered after NFD: only characters NFD leaves alone matter
         c for c in removed_or_spaced(strip, SEP)[0] if c not in nfd)
     tables["combining_marks"] = ranges(removed_or_spaced(N.StripAccents(), SEP)[0])
+
+    tables["scripts"] = script_runs()
 
     # Where the `regex` module's own tables (the fast path of TablePattern) class differently
     tables["disputed"] = disputed_classes(tables)

@@ -8,7 +8,6 @@ reference's PreTokenizedString. Word-finding is one precompiled `regex` scan per
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from .lazy import LazyPattern
 from .normalized import (
@@ -16,7 +15,7 @@ from .normalized import (
     regex_matches, split_piece,
 )
 from .schema import Component, ComponentSequence, field, make_pattern, pattern_to_json, registry
-from .unicode_tables import TablePattern
+from .unicode_tables import TablePattern, script_of
 
 __all__ = [
     "PreTokenizer", "ByteLevel", "Metaspace", "Whitespace", "WhitespaceSplit", "BertPreTokenizer", "Punctuation",
@@ -324,49 +323,12 @@ class FixedLength(PreTokenizer):
 _SCRIPT_CACHE: dict = {}
 
 
-def _script_of(c: str) -> str:
-    """The character's Unicode script, with the reference's fixes: Hiragana, Katakana and the
-    prolonged sound mark count as Han, and a plain space belongs to any script."""
+def _script_of(c: str) -> int:
+    """The character's script as the reference's UnicodeScripts sees it (a number; 0: any script)."""
     s = _SCRIPT_CACHE.get(c)
     if s is None:
-        if c == " ":
-            s = "Any"
-        elif c == "\u30fc":
-            s = "Han"
-        else:
-            s = _lookup_script(c)
-            if s == "Unknown":  # characters the reference's script table lacks belong to any script
-                s = "Any"
-            elif s in ("Hiragana", "Katakana"):
-                s = "Han"
-        _SCRIPT_CACHE[c] = s
+        s = _SCRIPT_CACHE[c] = script_of(c)
     return s
-
-
-_SCRIPT_PROBES = {}
-
-
-def _lookup_script(c: str) -> str:
-    import regex
-
-    for name in ("Latin", "Common", "Inherited", "Han", "Hiragana", "Katakana", "Cyrillic", "Greek", "Arabic",
-                 "Hebrew", "Devanagari", "Thai", "Hangul", "Bengali", "Tamil", "Georgian", "Armenian", "Ethiopic"):
-        probe = _SCRIPT_PROBES.get(name)
-        if probe is None:
-            probe = _SCRIPT_PROBES[name] = regex.compile(rf"\p{{Script={name}}}")
-        if probe.match(c):
-            return name
-    try:
-        m = regex.match(r"\p{Script=Unknown}", c)
-        if m:
-            return "Unknown"
-    except regex.error:
-        pass
-    # a script outside the common list: name it by the character's Unicode name prefix
-    try:
-        return unicodedata.name(c).split()[0]
-    except ValueError:
-        return "Unknown"
 
 
 class UnicodeScripts(PreTokenizer):
@@ -378,9 +340,8 @@ class UnicodeScripts(PreTokenizer):
         last = None
         for i, c in enumerate(text):
             script = _script_of(c)
-            if script != "Any" and last != "Any" and last != script:
+            if script and last != script:
                 cuts.append(i)
-            if script != "Any":
                 last = script
         cuts.append(len(text))
         return [piece.slice(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]

@@ -3,26 +3,27 @@
 The `tokenizers` library takes its character classes from several Rust crates, each with its own
 Unicode version, none of them Python's: Oniguruma for the regexes (\\p{L}, \\s, ...), the `regex`
 crate for the Whitespace pre-tokenizer, `unicode_categories` for BERT's control, punctuation and
-non-spacing tests, Rust's std for whitespace, numbers and lower-casing, and `unicode-normalization`
-for the normalization forms. scripts/gen_unicode_tables.py probes the library over every code point
+non-spacing tests, Rust's std for whitespace, numbers and lower-casing, `unicode-normalization`
+for the normalization forms, and a script table of its own for UnicodeScripts. scripts/gen_unicode_tables.py probes the library over every code point
 and writes unicode_tables.json beside this module; everything here is built from it on first use.
 
 - `TablePattern(source)`: a lazily compiled `regex` pattern whose \\p{..}, \\P{..}, \\s, \\w, \\d
   (and the \\p{table} names of `class_ranges`) mean the reference's classes;
 - `onig_pattern(pattern)`: a tokenizer.json regex rewritten likewise (Split, Replace);
-- `char_set(name)`: a class as a set, for per-character tests;
+- `char_set(name)`: a class as a set, for per-character tests; `script_of(c)`: UnicodeScripts' script;
 - `lowercase_map()`, `decompositions(compat)`, `combining_classes()`, `compose()`, `second_of_pair()`:
   what the Lowercase / NFD / NFKD / NFC / NFKC normalizers apply.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import os
 
 __all__ = ["TablePattern", "onig_pattern", "class_ranges", "char_set", "lowercase_map", "decompositions",
-           "combining_classes", "compose", "second_of_pair"]
+           "combining_classes", "compose", "second_of_pair", "script_of"]
 
 _PATH = os.path.join(os.path.dirname(__file__), "unicode_tables.json")
 _MAX = 0x10FFFF
@@ -283,6 +284,19 @@ class TablePattern:
 
     def __repr__(self):
         return f"TablePattern({self.source!r})"
+
+
+@functools.lru_cache(maxsize=1)
+def _script_runs() -> tuple:
+    runs = _tables()["scripts"]
+    return [start for start, _ in runs], [script for _, script in runs]
+
+
+def script_of(c: str) -> int:
+    """The script of the reference's UnicodeScripts pre-tokenizer, as a number (0: any script, which
+    never starts a new word; Hiragana and Katakana are Han there)."""
+    starts, scripts = _script_runs()
+    return scripts[bisect.bisect_right(starts, ord(c)) - 1]
 
 
 @functools.lru_cache(maxsize=None)

@@ -91,7 +91,7 @@ def test_normalizers_on_every_code_point(name):
 PRE_TOKENIZERS = {
     "Whitespace": P.Whitespace(),
     "WhitespaceSplit": P.WhitespaceSplit(), "Bert": P.BertPreTokenizer(), "Punctuation": P.Punctuation(),
-    "Digits": P.Digits(individual_digits=True),
+    "Digits": P.Digits(individual_digits=True), "UnicodeScripts": P.UnicodeScripts(),
     "SplitLlama3": P.Split(Regex(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
                                  r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"), "isolated"),
     "SplitCategories": P.Split(Regex(r"[\p{Lu}\p{Lt}]+|\p{Mn}+|[\p{So}\p{Z}]+|\d+|[^\w\P{Lo}]+|\p{Cn}+"),
