@@ -353,3 +353,19 @@ def test_tokenizer_object_of_the_tokenizers_library_is_converted(saved_folders):
     assert tok(TEXTS)["input_ids"] == ref(TEXTS)["input_ids"]
     with pytest.raises(TypeError, match="tokenizer_object must be"):
         PreTrainedTokenizerFast(tokenizer_object={"model": {}})
+
+
+def test_decode_of_an_invalid_id_names_it(saved_folders):
+    """As the reference: a negative id raises (it cannot even convert one); one past the vocabulary is
+    skipped. Ours says which id and what the valid ids are."""
+    path = str(saved_folders["bert"])
+    ref = transformers.AutoTokenizer.from_pretrained(path)
+    tok = load_tokenizer(path)
+    size = len(ref)
+    with pytest.raises(OverflowError):
+        ref.decode([5, -1])
+    with pytest.raises(OverflowError, match=rf"token id -1 is not a valid id: ids are 0 to {size - 1}"):
+        tok.decode([5, -1])
+    with pytest.raises(OverflowError, match="token id -3"):
+        tok.convert_ids_to_tokens([-3])
+    assert tok.decode([5, size]) == ref.decode([5, size])
