@@ -100,7 +100,7 @@ def _precheck(name: str, receiver, args, kwargs) -> None:
     or count argument over the limit (ljust, center, zfill, indent, ...), a format field that wide,
     and joins / replacements whose result length is known in advance."""
     limit = _current_budget().max_chars
-    if name in _WIDTH_ARGUMENTS:
+    if name in _WIDTH_ARGUMENTS and (isinstance(receiver, str) or name not in ("%", "format")):  # (not x % n)
         for a in (*args, *kwargs.values()):
             if type(a) is int and a > limit:
                 raise _too_large(f"{name}({a})", a, limit)

@@ -184,3 +184,6 @@ def test_render_budget_scales_with_the_input(folder, monkeypatch):
         tok.apply_chat_template(CHAT, chat_template=loop, tokenize=False)
     assert tok.apply_chat_template(CHAT, chat_template="{% for i in range(10) %}{{ loop.length }}{% endfor %}",
                                    tokenize=False) == "10" * 10
+    # arithmetic with large numbers is not a width
+    assert tok.apply_chat_template(CHAT, chat_template="{{ 7 % 10**12 }} {{ 2 ** 64 }}", tokenize=False) == \
+        f"7 {2 ** 64}"
