@@ -556,27 +556,52 @@ class MarianMTModel(MarianPreTrainedModel):
 
     def resize_token_embeddings(self, new_num_tokens: int, pad_to_multiple_of: int | None = None):
         """The source (shared) vocabulary's size. With one shared vocabulary the LM head and
-        final_logits_bias follow; with a separate target vocabulary only the encoder's embeddings change."""
+        final_logits_bias follow; with a separate target vocabulary only the encoder's embeddings change
+        (resize_decoder_token_embeddings changes the target side)."""
         if self.config.share_encoder_decoder_embeddings:
             embeddings = super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of)
-            size = embeddings.num_embeddings
-            self.config.decoder_vocab_size = size
-            old = self.final_logits_bias
-            self.register_buffer("final_logits_bias", old[:, :size] if size <= old.shape[-1] else
-                                 torch.cat([old, old.new_zeros((1, size - old.shape[-1]))], dim=1))
+            self.config.decoder_vocab_size = embeddings.num_embeddings
+            self._resize_final_logits_bias(embeddings.num_embeddings)
             return embeddings
         if pad_to_multiple_of:
             new_num_tokens = -(-new_num_tokens // pad_to_multiple_of) * pad_to_multiple_of
-        old = self.get_input_embeddings()
-        embeddings = nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=old.padding_idx,
-                                  dtype=old.weight.dtype, device=old.weight.device)
-        self._init_weights(embeddings)
-        n = min(old.num_embeddings, new_num_tokens)
-        with torch.no_grad():
-            embeddings.weight[:n] = old.weight[:n]
+        embeddings = self._resized(self.get_input_embeddings(), new_num_tokens)
         self.model.set_input_embeddings(embeddings)
         self.config.vocab_size = new_num_tokens
         return embeddings
+
+    def resize_decoder_token_embeddings(self, new_num_tokens: int):
+        """A separate target vocabulary's size: decoder embeddings, LM head and final_logits_bias."""
+        if self.config.share_encoder_decoder_embeddings:
+            raise ValueError("resize_decoder_token_embeddings() is for share_encoder_decoder_embeddings=False; "
+                             "the vocabulary is shared here: use resize_token_embeddings().")
+        embeddings = self._resized(self.model.decoder.embed_tokens, new_num_tokens)
+        self.model.set_decoder_input_embeddings(embeddings)
+        if not self.config.tie_word_embeddings:
+            self.lm_head = self._resized(self.lm_head, new_num_tokens)
+        self.config.decoder_vocab_size = new_num_tokens
+        self.tie_weights()
+        self._resize_final_logits_bias(new_num_tokens)
+        return embeddings
+
+    def _resized(self, old: nn.Module, size: int) -> nn.Module:
+        """A copy of an embedding table or bias-free LM head with ``size`` rows: the first rows kept, the
+        new ones initialised."""
+        if isinstance(old, nn.Embedding):
+            new = nn.Embedding(size, old.embedding_dim, padding_idx=old.padding_idx, dtype=old.weight.dtype,
+                               device=old.weight.device)
+        else:
+            new = nn.Linear(old.in_features, size, bias=False, dtype=old.weight.dtype, device=old.weight.device)
+        self._init_weights(new)
+        n = min(old.weight.shape[0], size)
+        with torch.no_grad():
+            new.weight[:n] = old.weight[:n]
+        return new
+
+    def _resize_final_logits_bias(self, size: int):
+        old = self.final_logits_bias
+        self.register_buffer("final_logits_bias", old[:, :size] if size <= old.shape[-1] else
+                             torch.cat([old, old.new_zeros((1, size - old.shape[-1]))], dim=1))
 
     def _dedupe_for_save(self, state_dict):
         # the sinusoids are recomputed at load: the reference leaves them out of this head's files

@@ -17,6 +17,9 @@ VARIANTS = {
     # separate decoder vocabulary and an untied LM head (opus-mt-tc-big style)
     "separate": {"share_encoder_decoder_embeddings": False, "decoder_vocab_size": 77, "tie_word_embeddings": False},
     "untied": {"tie_word_embeddings": False},
+    # what Helsinki-NLP/opus-mt-* config.json files hold (the old keys are carried, not used)
+    "opus": {"activation_function": "swish", "scale_embedding": True, "static_position_embeddings": True,
+             "normalize_before": False, "normalize_embedding": False, "add_bias_logits": False},
 }
 
 
@@ -237,6 +240,24 @@ def test_resize_token_embeddings_matches_reference(checkpoint, variant):
         inputs["decoder_input_ids"] = inputs["decoder_input_ids"] % 77
     ref = reference(ARCH, "MTModel", folder)
     assert_resize_matches(ref, lean(ARCH, "MTModel", folder), inputs, ref.config.vocab_size)
+
+
+def test_resize_decoder_token_embeddings_matches_reference(checkpoint):
+    folder = checkpoint(ARCH, "MTModel", **VARIANTS["separate"])
+    inputs = seq2seq_inputs(padded=True)
+    ref, ours = reference(ARCH, "MTModel", folder), lean(ARCH, "MTModel", folder)
+    for size in (82, 70):
+        ref.resize_decoder_token_embeddings(size)
+        ours.resize_decoder_token_embeddings(size)
+        assert ours.config.decoder_vocab_size == ref.config.decoder_vocab_size == size
+        batch = {**inputs, "decoder_input_ids": inputs["decoder_input_ids"] % 70}
+        with torch.no_grad():
+            expected, actual = ref(**batch).logits, ours(**batch).logits
+        assert actual.shape == expected.shape
+        torch.testing.assert_close(actual[..., :70], expected[..., :70], atol=ATOL, rtol=0)
+        torch.testing.assert_close(ours.final_logits_bias, ref.final_logits_bias)
+    with pytest.raises(ValueError, match="use resize_token_embeddings"):
+        lean(ARCH, "MTModel", checkpoint(ARCH, "MTModel")).resize_decoder_token_embeddings(120)
 
 
 def test_class_dispatch(checkpoint):
