@@ -137,6 +137,8 @@ class _SentencePieceCharsmap(Precompiled):
 
     def normalize(self, piece):
         text = piece.text
+        if text.isascii() and "\r\n" not in text and all(self._lookup(c) is None for c in set(text)):
+            return  # (the charsmap's one multi-character ASCII key is "\r\n"; no other ASCII maps)
         pairs, modified, i = [], False, 0
         while i < len(text):
             match = self._longest(text, i)
