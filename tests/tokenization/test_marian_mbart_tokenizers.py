@@ -187,6 +187,26 @@ def test_marian_random_texts_match_reference(marian_folders, layout):
         assert ours.tokenize(text) == ref.tokenize(text), text
 
 
+@pytest.mark.parametrize("layout", ["joint", "separate"])
+def test_marian_plain_text_path_equals_the_general_one(marian_folders, layout):
+    """Plain text skips the engine's alignment machinery: same ids, tokens, offsets and word ids."""
+    from leanformers.tokenization.engine import Tokenizer
+
+    ours = AutoTokenizer.from_pretrained(marian_folders[layout])
+    with open(BOTCHAN, encoding="utf-8") as f:
+        lines = f.read().splitlines()[:400] + ["1990 a", "a\tb c\nd", "x", "I was born in 1990."]
+    plain = 0
+    for engine in ours._engines:
+        for line in lines:
+            if engine._plain(line):
+                plain += 1
+                fast, general = engine._encode_plain(line, 0), Tokenizer._encode_text(engine, line, 0)
+                assert (fast.ids, fast.tokens, fast.offsets, fast.words) == (
+                    general.ids, general.tokens, general.offsets, general.words), line
+    assert plain > 600
+    assert not any(ours._engines[0]._plain(t) for t in (" a", "a ", "a  b", ">>fr<< a", "a </s>", "é", ""))
+
+
 def test_marian_vocabulary_rules(marian_folders):
     ours = AutoTokenizer.from_pretrained(marian_folders["joint"])
     vocab = json.loads(open(os.path.join(marian_folders["joint"], "vocab.json"), encoding="utf-8").read())

@@ -182,6 +182,8 @@ class _MarianEngine(Tokenizer):
     by one), is one token."""
 
     def _encode_text(self, text, type_id, word_index=None):
+        if word_index is None and self._plain(text):
+            return self._encode_plain(text, type_id)
         cuts = self._language_codes_in(text) if ">>" in text else []
         if not cuts:
             return super()._encode_text(text, type_id, word_index)
@@ -210,6 +212,37 @@ class _MarianEngine(Tokenizer):
         n = len(out.ids)
         out.special_tokens_mask, out.attention_mask = [0] * n, [1] * n
         return out
+
+    def _plain(self, text: str) -> bool:
+        """True when normalizing `text` changes nothing but the leading "▁" (ASCII the charsmap leaves
+        alone, single spaces between words, none at the ends, no added token, no language code)."""
+        if not text or not text.isascii() or text[0] == " " or text[-1] == " " or "  " in text or ">>" in text:
+            return False
+        charsmap = self._normalizer[0] if isinstance(self._normalizer, Sequence) else None
+        if isinstance(charsmap, Precompiled) and ("\r\n" in text or any(charsmap._lookup(c) is not None
+                                                                        for c in set(text))):
+            return False
+        return not any(t.content in text for t in self._added.by_id.values())
+
+    def _encode_plain(self, text: str, type_id: int) -> Encoding:
+        """The engine's result for plain text, without its general alignment machinery: each word is
+        "▁" + word through the model (cached per word); offsets and word ids as the engine gives them."""
+        ids, tokens, words, offsets = [], [], [], []
+        tokenize, cache = self._model.tokenize, self._model._cache
+        start = 0
+        for w, word in enumerate(text.split(" ")):
+            key = _SPACE + word
+            hit = cache.get(key) or tokenize(key)
+            # the "▁" stands for the space before the word (for the first word: its first character)
+            base = start - 1
+            for tid, token, (a, b) in zip(*hit):
+                ids.append(tid)
+                tokens.append(token)
+                offsets.append((a + base, b + base) if w else (max(a - 1, 0), max(b - 1, 1)))
+                words.append(w)
+            start += len(word) + 1
+        n = len(ids)
+        return Encoding(ids, [type_id] * n, tokens, words, offsets, [0] * n, [1] * n)
 
     def _language_codes_in(self, text: str) -> list:
         """(start, end) of each language code that opens a piece of text between added tokens."""
