@@ -181,6 +181,8 @@ class _MarianEngine(Tokenizer):
     or the text right after an added token (the reference encodes the pieces between added tokens one
     by one), is one token."""
 
+    plain_path = False  # set for SentencePiece models that add a dummy prefix and trim spaces
+
     def _encode_text(self, text, type_id, word_index=None):
         if word_index is None and self._plain(text):
             return self._encode_plain(text, type_id)
@@ -216,7 +218,8 @@ class _MarianEngine(Tokenizer):
     def _plain(self, text: str) -> bool:
         """True when normalizing `text` changes nothing but the leading "▁" (ASCII the charsmap leaves
         alone, single spaces between words, none at the ends, no added token, no language code)."""
-        if not text or not text.isascii() or text[0] == " " or text[-1] == " " or "  " in text or ">>" in text:
+        if (not self.plain_path or not text or not text.isascii() or text[0] == " " or text[-1] == " "
+                or "  " in text or ">>" in text):
             return False
         charsmap = self._normalizer[0] if isinstance(self._normalizer, Sequence) else None
         if isinstance(charsmap, Precompiled) and ("\r\n" in text or any(charsmap._lookup(c) is not None
@@ -321,6 +324,7 @@ class MarianTokenizer(FamilyTokenizer):
         state = side.state()
         engine = _MarianEngine.from_dict(state)
         engine.model = _VocabPieces(side, encoder, decoder, unk_id)
+        engine.plain_path = side.add_dummy_prefix and side.remove_extra_whitespaces
         if side.charsmap:
             spaces = [normalizer_from_dict(step) for step in state["normalizer"]["normalizers"][1:]]
             engine.normalizer = Sequence([_SentencePieceCharsmap(side.charsmap)] + spaces)
