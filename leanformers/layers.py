@@ -13,7 +13,7 @@ from torch import nn
 
 __all__ = [
     "ACT2FN", "get_activation", "sdpa_attention", "padding_mask", "causal_padding_mask",
-    "check_input_ids", "classification_loss",
+    "check_input_ids", "classification_loss", "causal_lm_loss", "GradientCheckpointingLayer",
 ]
 
 
@@ -190,3 +190,51 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> t
     if config.problem_type == "single_label_classification":
         return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1))
     return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100,
+                   num_items_in_batch=None) -> torch.Tensor:
+    """Next-token cross-entropy, as the reference: position t predicts labels[t + 1], in float32;
+    ``ignore_index`` labels do not count. With ``num_items_in_batch`` (the Trainer's count of label
+    tokens over gradient-accumulation steps) the sum is divided by it instead of taking the mean."""
+    logits = logits.float()
+    labels = F.pad(labels.to(logits.device), (0, 1), value=ignore_index)[..., 1:]
+    reduction = "sum" if num_items_in_batch is not None else "mean"
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=ignore_index,
+                           reduction=reduction)
+    if num_items_in_batch is not None:
+        if isinstance(num_items_in_batch, torch.Tensor):
+            num_items_in_batch = num_items_in_batch.to(loss.device)
+        loss = loss / num_items_in_batch
+    return loss
+
+
+class GradientCheckpointingLayer(nn.Module):
+    """Base of the layers (decoder blocks) that ``model.gradient_checkpointing_enable()`` checkpoints.
+
+    While enabled and training with autograd on, a call runs the layer through
+    ``torch.utils.checkpoint.checkpoint``: its activations are dropped after the forward pass and
+    recomputed in the backward pass (memory for compute; the gradients are the same). A KV cache
+    passed in is dropped with a warning, as the reference does: recomputing would fill it twice.
+    """
+
+    gradient_checkpointing = False
+    checkpointing_kwargs: dict | None = None  # gradient_checkpointing_kwargs, e.g. {"use_reentrant": True}
+
+    def __call__(self, *args, **kwargs):
+        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            from torch.utils import checkpoint as checkpointing
+
+            from .cache import Cache
+
+            if any(isinstance(a, Cache) for a in (*args, *kwargs.values())):
+                import logging
+
+                logging.getLogger("leanformers").warning(
+                    "A KV cache cannot be filled under gradient checkpointing (the layers run twice): "
+                    "use_cache is ignored while training with it.")
+                args = tuple(None if isinstance(a, Cache) else a for a in args)
+                kwargs = {k: None if isinstance(v, Cache) else v for k, v in kwargs.items()}
+            options = {"use_reentrant": False, **(self.checkpointing_kwargs or {})}
+            return checkpointing.checkpoint(super().__call__, *args, **options, **kwargs)
+        return super().__call__(*args, **kwargs)
