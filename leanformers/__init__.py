@@ -31,6 +31,7 @@ _LAZY = {
     "AutoModelForPreTraining": "leanformers.auto",
     "AutoModelForNextSentencePrediction": "leanformers.auto",
     "AutoModelForCausalLM": "leanformers.auto",
+    "AutoModelForSeq2SeqLM": "leanformers.auto",
     # tokenizers
     "PreTrainedTokenizerFast": "leanformers.tokenization",
     "PreTrainedTokenizer": "leanformers.tokenization",
