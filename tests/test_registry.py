@@ -13,13 +13,9 @@ from leanformers import auto  # noqa: E402
 
 MODELS_DIR = os.path.join(os.path.dirname(leanformers.__file__), "models")
 MODEL_TYPES = sorted(f[:-3] for f in os.listdir(MODELS_DIR) if f.endswith(".py") and not f.startswith("_"))
-AUTO_CLASSES = {
-    "base": "AutoModel", "causal-lm": "AutoModelForCausalLM", "masked-lm": "AutoModelForMaskedLM",
-    "sequence-classification": "AutoModelForSequenceClassification",
-    "token-classification": "AutoModelForTokenClassification", "question-answering": "AutoModelForQuestionAnswering",
-    "multiple-choice": "AutoModelForMultipleChoice", "pretraining": "AutoModelForPreTraining",
-    "next-sentence-prediction": "AutoModelForNextSentencePrediction",
-}
+# task -> the Auto class serving it, as auto.py defines them
+AUTO_CLASSES = {cls.task: cls for cls in vars(auto).values()
+                if isinstance(cls, type) and issubclass(cls, auto._AutoModel) and cls is not auto._AutoModel}
 # Config fields that size a model, whatever the family calls them: set to tiny values where the
 # config has the field (head counts and widths chosen to fit every family's constraints).
 TINY = {
@@ -27,7 +23,8 @@ TINY = {
     "num_key_value_heads": 2, "head_dim": 8, "max_position_embeddings": 64, "n_embd": 32, "n_layer": 2, "n_head": 4,
     "n_positions": 64, "n_inner": 64, "dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 64,
     "num_local_experts": 4, "num_experts": 4, "moe_intermediate_size": 32, "embedding_size": 16,
-    "type_vocab_size": 2,
+    "type_vocab_size": 2, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64,
 }
 
 
@@ -53,7 +50,8 @@ def test_classes_are_public_and_reached_by_auto_classes(model_type):
         assert cls.__module__ == module.__name__
         assert getattr(leanformers, cls.__name__) is cls, cls.__name__
         assert task in AUTO_CLASSES, f"{model_type}: task {task!r} has no Auto class"
-        assert getattr(leanformers, AUTO_CLASSES[task]).model_class(config) is cls
+        assert getattr(leanformers, AUTO_CLASSES[task].__name__) is AUTO_CLASSES[task]
+        assert AUTO_CLASSES[task].model_class(config) is cls
 
 
 def _head(model_type):
@@ -64,6 +62,8 @@ def _head(model_type):
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_gradient_checkpointing_gives_the_same_gradients(model_type, monkeypatch):
     from torch.utils import checkpoint as checkpointing
+
+    from leanformers.layers import GradientCheckpointingLayer
 
     torch.manual_seed(0)
     config = tiny_config(model_type)
@@ -89,7 +89,9 @@ def test_gradient_checkpointing_gives_the_same_gradients(model_type, monkeypatch
     monkeypatch.setattr(checkpointing, "checkpoint", counting)
     model.gradient_checkpointing_enable()
     checkpointed = gradients()
-    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None) or config.n_layers
+    # one call per layer: the GradientCheckpointingLayer blocks, or (encoders with their own loop) the config's
+    layers = sum(isinstance(m, GradientCheckpointingLayer) for m in model.modules()) or (
+        getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None) or config.n_layers)
     assert len(calls) == layers, f"{len(calls)} checkpointed calls for {layers} layers"
     assert plain.keys() == checkpointed.keys() and plain
     for name in plain:
@@ -98,8 +100,6 @@ def test_gradient_checkpointing_gives_the_same_gradients(model_type, monkeypatch
     calls.clear()
     gradients()
     assert not calls
-    from leanformers.layers import GradientCheckpointingLayer
-
     if any(isinstance(m, GradientCheckpointingLayer) for m in model.modules()):
         with torch.no_grad():  # no autograd, nothing to save: the layers run plainly
             model.gradient_checkpointing_enable()
