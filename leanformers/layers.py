@@ -13,7 +13,8 @@ from torch import nn
 
 __all__ = [
     "ACT2FN", "get_activation", "sdpa_attention", "padding_mask", "causal_padding_mask",
-    "check_input_ids", "classification_loss", "causal_lm_loss", "GradientCheckpointingLayer",
+    "check_input_ids", "classification_loss", "causal_lm_loss", "GradientCheckpointingLayer", "last_token_logits",
+    "token_classification_loss", "span_loss",
 ]
 
 
@@ -190,6 +191,40 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> t
     if config.problem_type == "single_label_classification":
         return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1))
     return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+
+def last_token_logits(logits: torch.Tensor, input_ids: torch.Tensor | None, pad_token_id) -> torch.Tensor:
+    """A decoder's sequence-classification logits: those of each row's last non-pad token (the rightmost
+    one, so left and right padding both work); the last position when there is no pad token or no ids."""
+    batch = logits.shape[0]
+    if pad_token_id is None and batch != 1:
+        raise ValueError("Cannot classify a batch of more than one sequence without a padding token: set "
+                         "config.pad_token_id (e.g. to the tokenizer's pad_token_id).")
+    if pad_token_id is None or input_ids is None:
+        last = torch.full((batch,), -1, device=logits.device, dtype=torch.long)
+    else:
+        non_pad = (input_ids != pad_token_id).to(logits.device, torch.int32)
+        positions = torch.arange(input_ids.shape[-1], device=logits.device, dtype=torch.int32)
+        last = (positions * non_pad).argmax(-1)
+    return logits[torch.arange(batch, device=logits.device), last]
+
+
+def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-token cross-entropy in float32; -100 marks tokens that do not count (sub-words, padding)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.to(logits.device).reshape(-1))
+
+
+def span_loss(start_logits, end_logits, start_positions, end_positions) -> torch.Tensor:
+    """Extractive QA: mean of the start and end cross-entropies; positions outside the sequence are ignored."""
+    if start_positions.dim() > 1:
+        start_positions = start_positions.squeeze(-1)
+    if end_positions.dim() > 1:
+        end_positions = end_positions.squeeze(-1)
+    ignored = start_logits.shape[1]  # clamping sends out-of-range answers here, and they are skipped
+    start_positions = start_positions.to(start_logits.device).clamp(0, ignored)
+    end_positions = end_positions.to(end_logits.device).clamp(0, ignored)
+    return (F.cross_entropy(start_logits, start_positions, ignore_index=ignored)
+            + F.cross_entropy(end_logits, end_positions, ignore_index=ignored)) / 2
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100,

@@ -79,10 +79,11 @@ def beam_search(state: DecodeState, plan):
 
     while True:
         if cur == running.shape[2]:
-            running, finished, running_origin, finished_origin = (
-                _grow(running, fill, max_length), _grow(finished, fill, max_length),
-                _grow(running_origin, -1, max_length - prompt_length),
-                _grow(finished_origin, -1, max_length - prompt_length))
+            running, finished = _grow(running, fill, max_length), _grow(finished, fill, max_length)
+            # the origins cover the generated part: as long as the sequences' new length minus the prompt
+            extra = running.shape[2] - prompt_length - running_origin.shape[2]
+            running_origin, finished_origin = (
+                torch.cat([o, o.new_full(o.shape[:2] + (extra,), -1)], dim=2) for o in (running_origin, finished_origin))
             state.grow()
         logits = out.logits[:, -1, :].float()
         del out

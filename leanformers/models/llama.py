@@ -16,14 +16,16 @@ from torch import nn
 from ..configuration import PretrainedConfig
 from ..cache import DynamicCache, decoder_attention_mask
 from ..layers import (ACT2FN, GradientCheckpointingLayer, causal_lm_loss, check_input_ids, classification_loss,
-                      sdpa_attention)
+                      last_token_logits, sdpa_attention, span_loss, token_classification_loss)
 from ..modeling import PreTrainedModel
 from ..projections import project
 from ..rope import RopeConfigMixin, RotaryEmbedding, apply_rotary
-from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
+from ..outputs import (BaseModelOutputWithPast, CausalLMOutputWithPast, QuestionAnsweringModelOutput,
+                       SequenceClassifierOutputWithPast, TokenClassifierOutput)
 
 __all__ = [
     "LlamaConfig", "LlamaPreTrainedModel", "LlamaModel", "LlamaForCausalLM", "LlamaForSequenceClassification",
+    "LlamaForTokenClassification", "LlamaForQuestionAnswering",
 ]
 
 class LlamaConfig(RopeConfigMixin, PretrainedConfig):
@@ -292,23 +294,64 @@ class LlamaForSequenceClassification(LlamaPreTrainedModel):
                              past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
                              output_attentions=output_attentions, output_hidden_states=output_hidden_states,
                              return_dict=True, **kwargs)
-        logits = self.score(outputs.last_hidden_state)
-        batch = logits.shape[0]
-        pad_id = self.config.pad_token_id
-        if pad_id is None and batch != 1:
-            raise ValueError("Cannot classify a batch of more than one sequence without a padding token: set "
-                             "config.pad_token_id (e.g. to the tokenizer's pad_token_id).")
-        if pad_id is None or input_ids is None:
-            last = torch.full((batch,), -1, device=logits.device, dtype=torch.long)
-        else:
-            # the rightmost non-pad token: works for left and right padding alike
-            non_pad = (input_ids != pad_id).to(logits.device, torch.int32)
-            positions = torch.arange(input_ids.shape[-1], device=logits.device, dtype=torch.int32)
-            last = (positions * non_pad).argmax(-1)
-        pooled = logits[torch.arange(batch, device=logits.device), last]
+        pooled = last_token_logits(self.score(outputs.last_hidden_state), input_ids, self.config.pad_token_id)
         loss = classification_loss(pooled, labels, self.config) if labels is not None else None
         out = SequenceClassifierOutputWithPast(loss=loss, logits=pooled, past_key_values=outputs.past_key_values,
                                                hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+        return out if return_dict else out.to_tuple()
+
+
+class LlamaForTokenClassification(LlamaPreTrainedModel):
+    def __init__(self, config: LlamaConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = LlamaModel(config)
+        dropout = getattr(config, "classifier_dropout", None)
+        dropout = dropout if dropout is not None else getattr(config, "hidden_dropout", None)
+        self.dropout = nn.Dropout(dropout if dropout is not None else 0.1)
+        self.score = nn.Linear(config.hidden_size, config.num_labels,
+                               bias=getattr(config, "token_classification_bias", True))
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
+                inputs_embeds=None, labels=None, use_cache=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None, **kwargs):
+        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        outputs = self.model(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                             past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                             return_dict=True, **kwargs)
+        logits = self.score(self.dropout(outputs.last_hidden_state))
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        out = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                    attentions=outputs.attentions)
+        return out if return_dict else out.to_tuple()
+
+
+class LlamaForQuestionAnswering(LlamaPreTrainedModel):
+    base_model_prefix = "transformer"  # as the reference's checkpoints name the body of this head
+
+    def __init__(self, config: LlamaConfig):
+        super().__init__(config)
+        self.transformer = LlamaModel(config)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
+                inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None, **kwargs):
+        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        outputs = self.transformer(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                   past_key_values=past_key_values, inputs_embeds=inputs_embeds,
+                                   output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                                   return_dict=True, **kwargs)
+        start_logits, end_logits = self.qa_outputs(outputs.last_hidden_state).split(1, dim=-1)
+        start_logits, end_logits = start_logits.squeeze(-1).contiguous(), end_logits.squeeze(-1).contiguous()
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                           hidden_states=outputs.hidden_states, attentions=outputs.attentions)
         return out if return_dict else out.to_tuple()
 
 
@@ -320,4 +363,6 @@ TASKS = {
     "base": LlamaModel,
     "causal-lm": LlamaForCausalLM,
     "sequence-classification": LlamaForSequenceClassification,
+    "token-classification": LlamaForTokenClassification,
+    "question-answering": LlamaForQuestionAnswering,
 }

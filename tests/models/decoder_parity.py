@@ -1,4 +1,4 @@
-"""Shared parity checks of the Llama-family decoders (llama, mistral, qwen2) against the reference.
+"""Shared parity checks of the decoders (llama, mistral, qwen2, qwen3, ...) against the reference.
 
 Each test file defines an ``arch`` fixture and a ``variant`` fixture (config overrides), then
 ``from decoder_parity import *`` runs these tests for it. Tiny checkpoints are built and saved by
@@ -14,10 +14,13 @@ import torch
 ATOL = 1e-5
 VOCAB = 99
 PAD = 0
-CLASSES = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2"}
+CLASSES = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"}
 TINY = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=128, pad_token_id=PAD, bos_token_id=1,
             eos_token_id=2)
+# per architecture, over TINY: fields whose defaults are too big for a tiny model
+ARCH_TINY = {"qwen3": {"head_dim": 8}}
+HEADS = ("Model", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
 
 _FOLDERS = {}
 
@@ -31,7 +34,7 @@ def checkpoints(tmp_path_factory):
         key = (arch, head, json.dumps(overrides, sort_keys=True))
         if key not in _FOLDERS:
             prefix = CLASSES[arch]
-            config = getattr(transformers, f"{prefix}Config")(**{**TINY, **overrides})
+            config = getattr(transformers, f"{prefix}Config")(**{**TINY, **ARCH_TINY.get(arch, {}), **overrides})
             torch.manual_seed(0)
             model = getattr(transformers, prefix + head)(config)
             with torch.no_grad():  # norms and biases away from their init, so that they matter
@@ -128,21 +131,40 @@ def test_kv_cache_step_by_step_equals_reference(checkpoints, arch, variant):
             assert_close(_step_by_step(ours, ids, mask, cache), expected, mask.bool())
 
 
-def test_base_model_and_sequence_classification(checkpoints, arch, variant):
+@pytest.mark.parametrize("head", HEADS)
+def test_every_head_of_the_reference(checkpoints, arch, variant, head):
+    """Each head the reference has for this architecture exists here and gives its outputs and losses."""
+    import leanformers
+    import transformers
+
+    if not hasattr(transformers, CLASSES[arch] + head):
+        pytest.skip(f"the reference has no {CLASSES[arch] + head}")
+    assert hasattr(leanformers, CLASSES[arch] + head), f"{CLASSES[arch] + head} is missing"
     ids, mask = batch()
-    for head in ("Model", "ForSequenceClassification"):
-        folder = checkpoints(arch, head, **variant)
-        ref, ours = reference(arch, head, folder), lean(arch, head, folder)
+    folder = checkpoints(arch, head, **variant)
+    ref, ours = reference(arch, head, folder), lean(arch, head, folder)
+    labels = {"ForSequenceClassification": {"labels": torch.tensor([0, 1])},
+              "ForTokenClassification": {"labels": torch.where(mask.bool(), ids % 2, -100)},
+              "ForQuestionAnswering": {"start_positions": torch.tensor([2, 7]),
+                                       "end_positions": torch.tensor([4, 40])}}.get(head, {})
+    with torch.no_grad():
+        expected, got = ref(ids, attention_mask=mask, **labels), ours(ids, attention_mask=mask, **labels)
+    if head == "Model":
+        assert_close(got.last_hidden_state, expected.last_hidden_state, mask.bool())
+    elif head == "ForQuestionAnswering":
+        assert_close(got.start_logits, expected.start_logits, mask.bool())
+        assert_close(got.end_logits, expected.end_logits, mask.bool())
+    elif head == "ForTokenClassification":
+        assert_close(got.logits, expected.logits, mask.bool())
+    else:
+        assert_close(got.logits, expected.logits)
+    if head == "ForQuestionAnswering":
+        # the span softmax runs over every position, pads included (whose values nothing defines): unpadded
+        ids, mask = batch(pad_rows=False)
         with torch.no_grad():
-            expected, got = ref(ids, attention_mask=mask), ours(ids, attention_mask=mask)
-        if head == "Model":
-            assert_close(got.last_hidden_state, expected.last_hidden_state, mask.bool())
-        else:
-            assert_close(got.logits, expected.logits)
-            labels = torch.tensor([0, 1])
-            with torch.no_grad():
-                assert abs(ours(ids, attention_mask=mask, labels=labels).loss.item()
-                           - ref(ids, attention_mask=mask, labels=labels).loss.item()) < ATOL
+            expected, got = ref(ids, attention_mask=mask, **labels), ours(ids, attention_mask=mask, **labels)
+    if labels:
+        assert abs(got.loss.item() - expected.loss.item()) < ATOL
 
 
 def test_save_reload_in_both_libraries(checkpoints, arch, variant, tmp_path):
@@ -181,11 +203,20 @@ def test_greedy_generate_matches_reference(checkpoints, arch, variant, generate_
         got = ours.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
     assert got.shape[1] == ids.shape[1] + 64
     assert got.tolist() == expected.tolist()
-    from leanformers import projections
+    # (that the steps take the fast projections is checked for every decoder in tests/test_registry.py)
 
-    if projections._onednn_ok():  # the steps ran through the decoding kernels (fused q/k/v, gate/up)
-        packed = [m for m in ours.modules() if "_decode_weights" in m.__dict__]
-        assert len(packed) == 4 * ours.config.num_hidden_layers + 1
+
+def test_beam_search_matches_reference(checkpoints, arch, variant, generate_variants):
+    _skip_unless_generation_variant(variant, generate_variants)
+    folder = checkpoints(arch, "ForCausalLM", **variant)
+    ref, ours = reference(arch, "ForCausalLM", folder), lean(arch, "ForCausalLM", folder)
+    ids, mask = batch(seq=6)
+    kwargs = dict(max_new_tokens=12, do_sample=False, num_beams=3, num_return_sequences=2, eos_token_id=2,
+                  pad_token_id=PAD)
+    with torch.no_grad():
+        expected = ref.generate(ids, attention_mask=mask, **kwargs)
+        got = ours.generate(ids, attention_mask=mask, **kwargs)
+    assert got.tolist() == expected.tolist()
 
 
 def test_left_padded_batch_generates_like_each_prompt_alone(checkpoints, arch, variant, generate_variants):
