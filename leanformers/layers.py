@@ -136,15 +136,17 @@ def causal_padding_mask(attention_mask: torch.Tensor | None, query_len: int, key
 
 
 def sdpa_attention(query, key, value, mask=None, *, dropout: float = 0.0, scale: float | None = None,
-                   is_causal: bool = False, need_weights: bool = False):
+                   is_causal: bool = False, need_weights: bool = False, softcap: float | None = None):
     """Scaled dot-product attention over (batch, heads, seq, head_dim) tensors.
 
     ``key``/``value`` may have fewer heads than ``query`` (grouped-query attention): they are
     repeated. ``mask`` is boolean (True = attend) or additive float. With ``need_weights`` the
     attention probabilities are computed explicitly (SDPA does not return them) and returned too.
+    ``softcap`` (Gemma 2): the scores become ``softcap * tanh(scores / softcap)`` before the mask and
+    softmax, which SDPA cannot do, so they are computed explicitly too.
     """
     n_rep = query.shape[1] // key.shape[1]
-    if not need_weights:
+    if not need_weights and softcap is None:
         # enable_gqa reads each key/value head for its n_rep query heads (same numbers as repeating them)
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout,
                                              is_causal=is_causal and mask is None, scale=scale,
@@ -155,6 +157,8 @@ def sdpa_attention(query, key, value, mask=None, *, dropout: float = 0.0, scale:
         value = value.repeat_interleave(n_rep, dim=1)
     scale = scale if scale is not None else 1.0 / math.sqrt(query.shape[-1])
     scores = torch.matmul(query, key.transpose(-1, -2)) * scale
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
     if is_causal and mask is None:
         q, k = scores.shape[-2:]
         mask = torch.ones(q, k, dtype=torch.bool, device=scores.device).tril(k - q)
@@ -166,7 +170,7 @@ def sdpa_attention(query, key, value, mask=None, *, dropout: float = 0.0, scale:
     weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
     if dropout:
         weights = F.dropout(weights, p=dropout, training=True)
-    return torch.matmul(weights, value), weights
+    return torch.matmul(weights, value), (weights if need_weights else None)
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> torch.Tensor:

@@ -14,12 +14,13 @@ import torch
 ATOL = 1e-5
 VOCAB = 99
 PAD = 0
-CLASSES = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"}
+CLASSES = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3", "gemma": "Gemma",
+           "gemma2": "Gemma2"}
 TINY = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=128, pad_token_id=PAD, bos_token_id=1,
             eos_token_id=2)
 # per architecture, over TINY: fields whose defaults are too big for a tiny model
-ARCH_TINY = {"qwen3": {"head_dim": 8}}
+ARCH_TINY = {"qwen3": {"head_dim": 8}, "gemma": {"head_dim": 8}, "gemma2": {"head_dim": 8, "query_pre_attn_scalar": 8}}
 HEADS = ("Model", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
 
 _FOLDERS = {}
