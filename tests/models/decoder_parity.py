@@ -15,12 +15,22 @@ ATOL = 1e-5
 VOCAB = 99
 PAD = 0
 CLASSES = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3", "gemma": "Gemma",
-           "gemma2": "Gemma2"}
+           "gemma2": "Gemma2", "gemma3_text": "Gemma3"}
+# class names that are not <prefix><head> (Gemma 3's text-only classes beside its multimodal ones)
+NAMES = {("gemma3_text", "Config"): "Gemma3TextConfig", ("gemma3_text", "Model"): "Gemma3TextModel",
+         ("gemma3_text", "ForSequenceClassification"): "Gemma3TextForSequenceClassification"}
+
+
+def class_name(arch, part):
+    """The class name of `part` ("Config", "Model", "ForCausalLM", ...) for `arch`, in both libraries."""
+    return NAMES.get((arch, part), CLASSES[arch] + part)
+
 TINY = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=128, pad_token_id=PAD, bos_token_id=1,
             eos_token_id=2)
 # per architecture, over TINY: fields whose defaults are too big for a tiny model
-ARCH_TINY = {"qwen3": {"head_dim": 8}, "gemma": {"head_dim": 8}, "gemma2": {"head_dim": 8, "query_pre_attn_scalar": 8}}
+ARCH_TINY = {"qwen3": {"head_dim": 8}, "gemma": {"head_dim": 8}, "gemma2": {"head_dim": 8, "query_pre_attn_scalar": 8},
+             "gemma3_text": {"head_dim": 8, "query_pre_attn_scalar": 8}}
 HEADS = ("Model", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
 
 _FOLDERS = {}
@@ -34,10 +44,9 @@ def checkpoints(tmp_path_factory):
     def checkpoint(arch, head, **overrides):
         key = (arch, head, json.dumps(overrides, sort_keys=True))
         if key not in _FOLDERS:
-            prefix = CLASSES[arch]
-            config = getattr(transformers, f"{prefix}Config")(**{**TINY, **ARCH_TINY.get(arch, {}), **overrides})
+            config = getattr(transformers, class_name(arch, "Config"))(**{**TINY, **ARCH_TINY.get(arch, {}), **overrides})
             torch.manual_seed(0)
-            model = getattr(transformers, prefix + head)(config)
+            model = getattr(transformers, class_name(arch, head))(config)
             with torch.no_grad():  # norms and biases away from their init, so that they matter
                 for name, p in model.named_parameters():
                     if name.endswith("bias") or "norm" in name:
@@ -53,13 +62,13 @@ def checkpoints(tmp_path_factory):
 def reference(arch, head, folder):
     import transformers
 
-    return getattr(transformers, CLASSES[arch] + head).from_pretrained(folder, dtype=torch.float32).eval()
+    return getattr(transformers, class_name(arch, head)).from_pretrained(folder, dtype=torch.float32).eval()
 
 
 def lean(arch, head, folder, **kwargs):
     import leanformers
 
-    return getattr(leanformers, CLASSES[arch] + head).from_pretrained(folder, **kwargs).eval()
+    return getattr(leanformers, class_name(arch, head)).from_pretrained(folder, **kwargs).eval()
 
 
 def batch(seq=12, pad_rows=True):
@@ -138,9 +147,9 @@ def test_every_head_of_the_reference(checkpoints, arch, variant, head):
     import leanformers
     import transformers
 
-    if not hasattr(transformers, CLASSES[arch] + head):
-        pytest.skip(f"the reference has no {CLASSES[arch] + head}")
-    assert hasattr(leanformers, CLASSES[arch] + head), f"{CLASSES[arch] + head} is missing"
+    if not hasattr(transformers, class_name(arch, head)):
+        pytest.skip(f"the reference has no {class_name(arch, head)}")
+    assert hasattr(leanformers, class_name(arch, head)), f"{class_name(arch, head)} is missing"
     ids, mask = batch()
     folder = checkpoints(arch, head, **variant)
     ref, ours = reference(arch, head, folder), lean(arch, head, folder)
@@ -179,7 +188,7 @@ def test_save_reload_in_both_libraries(checkpoints, arch, variant, tmp_path):
     assert saved["rope_parameters"] == original["rope_parameters"]
     for key in ("tie_word_embeddings", "num_key_value_heads", "head_dim", "sliding_window", "layer_types"):
         assert saved.get(key) == original.get(key), key
-    again = getattr(transformers, CLASSES[arch] + "ForCausalLM").from_pretrained(tmp_path, dtype=torch.float32)
+    again = getattr(transformers, class_name(arch, "ForCausalLM")).from_pretrained(tmp_path, dtype=torch.float32)
     ids, _ = batch(pad_rows=False)
     with torch.no_grad():
         assert_close(again(ids).logits, reference(arch, "ForCausalLM", folder)(ids).logits)
@@ -244,8 +253,8 @@ def test_config_defaults_match_reference(arch):
     import leanformers
     import transformers
 
-    ref = getattr(transformers, CLASSES[arch] + "Config")().to_dict()
-    ours = getattr(leanformers, CLASSES[arch] + "Config")().to_dict()
+    ref = getattr(transformers, class_name(arch, "Config"))().to_dict()
+    ours = getattr(leanformers, class_name(arch, "Config"))().to_dict()
     for key, value in ref.items():
         if key in ("transformers_version", "id2label", "label2id", "output_attentions", "_name_or_path"):
             continue
@@ -262,4 +271,5 @@ def test_legacy_rope_scaling_config_json_loads_like_reference(arch, tmp_path):
     ref = transformers.AutoConfig.from_pretrained(tmp_path)
     ours = leanformers.AutoConfig.from_pretrained(tmp_path)
     assert ours.rope_parameters == ref.rope_parameters
-    assert ours.rope_parameters["rope_theta"] == 5000.0 and ours.rope_parameters["rope_type"] == "linear"
+    flat = ours.rope_parameters.get("full_attention", ours.rope_parameters)  # Gemma 3: per layer type
+    assert flat["rope_theta"] == 5000.0
