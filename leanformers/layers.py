@@ -14,7 +14,7 @@ from torch import nn
 __all__ = [
     "ACT2FN", "get_activation", "sdpa_attention", "padding_mask", "causal_padding_mask",
     "check_input_ids", "classification_loss", "causal_lm_loss", "GradientCheckpointingLayer", "last_token_logits",
-    "token_classification_loss", "span_loss",
+    "token_classification_loss", "span_loss", "load_balancing_loss",
 ]
 
 
@@ -246,6 +246,32 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int
             num_items_in_batch = num_items_in_batch.to(loss.device)
         loss = loss / num_items_in_batch
     return loss
+
+
+def load_balancing_loss(router_logits: tuple, num_experts: int, top_k: int, attention_mask=None) -> torch.Tensor:
+    """The Switch Transformer auxiliary loss of a mixture-of-experts model, as the reference computes it:
+    num_experts * sum over experts of (share of top-k assignments) * (mean router probability), over
+    every layer's tokens (padding excluded when ``attention_mask`` is given)."""
+    device = router_logits[0].device
+    tokens_per_expert = torch.zeros(num_experts, dtype=torch.float32, device=device)
+    prob_per_expert = torch.zeros(num_experts, dtype=torch.float32, device=device)
+    rows = 0.0
+    mask = None if attention_mask is None else attention_mask.reshape(-1).to(device=device, dtype=torch.float32)
+    for logits in router_logits:
+        probs = torch.softmax(logits.to(device), dim=-1)
+        _, chosen = torch.topk(probs, top_k, dim=-1)
+        if mask is None:
+            tokens_per_expert = tokens_per_expert + torch.histc(chosen.reshape(-1).float(), bins=num_experts,
+                                                                min=0, max=num_experts)
+            prob_per_expert = prob_per_expert + probs.float().sum(dim=0)
+            rows = rows + probs.shape[0]
+        else:
+            tokens_per_expert = tokens_per_expert + torch.zeros(num_experts, dtype=torch.float32, device=device
+                                                                ).scatter_add_(0, chosen.reshape(-1),
+                                                                               mask.repeat_interleave(top_k))
+            prob_per_expert = prob_per_expert + (probs.float() * mask.unsqueeze(-1)).sum(dim=0)
+            rows = rows + mask.sum()
+    return torch.sum((tokens_per_expert / rows) * (prob_per_expert / rows).unsqueeze(0)) * num_experts
 
 
 class GradientCheckpointingLayer(nn.Module):

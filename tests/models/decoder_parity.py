@@ -15,7 +15,7 @@ ATOL = 1e-5
 VOCAB = 99
 PAD = 0
 CLASSES = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3", "gemma": "Gemma",
-           "gemma2": "Gemma2", "gemma3_text": "Gemma3", "phi3": "Phi3"}
+           "gemma2": "Gemma2", "gemma3_text": "Gemma3", "phi3": "Phi3", "mixtral": "Mixtral", "qwen3_moe": "Qwen3Moe"}
 # class names that are not <prefix><head> (Gemma 3's text-only classes beside its multimodal ones)
 NAMES = {("gemma3_text", "Config"): "Gemma3TextConfig", ("gemma3_text", "Model"): "Gemma3TextModel",
          ("gemma3_text", "ForSequenceClassification"): "Gemma3TextForSequenceClassification"}
@@ -30,7 +30,8 @@ TINY = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_l
             eos_token_id=2)
 # per architecture, over TINY: fields whose defaults are too big for a tiny model
 ARCH_TINY = {"qwen3": {"head_dim": 8}, "gemma": {"head_dim": 8}, "gemma2": {"head_dim": 8, "query_pre_attn_scalar": 8},
-             "gemma3_text": {"head_dim": 8, "query_pre_attn_scalar": 8}}
+             "gemma3_text": {"head_dim": 8, "query_pre_attn_scalar": 8}, "mixtral": {"num_local_experts": 4},
+             "qwen3_moe": {"head_dim": 8, "num_experts": 4, "moe_intermediate_size": 16}}
 HEADS = ("Model", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
 
 _FOLDERS = {}
