@@ -22,7 +22,7 @@ TINY = {
     "vocab_size": 99, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
     "num_key_value_heads": 2, "head_dim": 8, "max_position_embeddings": 64, "n_embd": 32, "n_layer": 2, "n_head": 4,
     "n_positions": 64, "n_inner": 64, "dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 64,
-    "num_local_experts": 4, "num_experts": 4, "moe_intermediate_size": 32, "embedding_size": 16,
+    "num_local_experts": 4, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32, "embedding_size": 16,
     "type_vocab_size": 2, "pad_token_id": 0, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
     "decoder_attention_heads": 4, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64,
 }
