@@ -15,7 +15,8 @@ ATOL = 1e-5
 VOCAB = 99
 PAD = 0
 CLASSES = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3", "gemma": "Gemma",
-           "gemma2": "Gemma2", "gemma3_text": "Gemma3", "phi3": "Phi3", "mixtral": "Mixtral", "qwen3_moe": "Qwen3Moe"}
+           "gemma2": "Gemma2", "gemma3_text": "Gemma3", "phi3": "Phi3", "mixtral": "Mixtral", "qwen3_moe": "Qwen3Moe",
+           "olmo2": "Olmo2", "smollm3": "SmolLM3", "gpt_neox": "GPTNeoX"}
 # class names that are not <prefix><head> (Gemma 3's text-only classes beside its multimodal ones)
 NAMES = {("gemma3_text", "Config"): "Gemma3TextConfig", ("gemma3_text", "Model"): "Gemma3TextModel",
          ("gemma3_text", "ForSequenceClassification"): "Gemma3TextForSequenceClassification"}
