@@ -16,6 +16,7 @@ lean: torch and the models are imported only inside the handlers that need them.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -54,9 +55,11 @@ def _run(args) -> int:
     if not texts or texts == ["-"]:
         if sys.stdin.isatty() and not texts:
             raise CommandError("give the texts as arguments, or pipe them in one per line (or pass '-').")
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-        if not texts:
-            raise CommandError("no texts: the standard input was empty.")
+        texts = (line.rstrip("\n") for line in sys.stdin if line.strip())
+        if not args.jsonl:  # one JSON document needs every text; --jsonl streams them as they come
+            texts = list(texts)
+            if not texts:
+                raise CommandError("no texts: the standard input was empty.")
     from .pipelines import pipeline
 
     pipe_kwargs = dict(args.param)
@@ -70,6 +73,13 @@ def _run(args) -> int:
         call_kwargs = {}
         if pipe.task == "text-generation" and "do_sample" not in pipe_kwargs:
             call_kwargs["do_sample"] = False  # the command is greedy (reproducible) unless asked to sample
+        if args.jsonl:  # one line per result, a batch at a time: memory stays bounded on any input
+            texts = iter(texts)
+            while chunk := list(itertools.islice(texts, pipe._batch_size or pipe.default_batch_size)):
+                for result in pipe(_as_chats(chunk, pipe, args), **call_kwargs):
+                    sys.stdout.write(json.dumps(_jsonable(result), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            return 0
         results = pipe(_as_chats(texts, pipe, args), **call_kwargs)
     except (KeyError, ValueError, OSError, RuntimeError, ImportError, TypeError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
@@ -150,6 +160,9 @@ def add_run_command(subparsers):
                         "temperature 0.7); up to 256 new tokens unless -p max_new_tokens=N")
     p.add_argument("--system", default=None, help="text-generation with --chat: a system message before each text")
     p.add_argument("--indent", type=int, default=None, help="indent the JSON output by this many spaces")
+    p.add_argument("--jsonl", action="store_true",
+                   help="print one JSON result per line, a batch at a time, reading standard input as it "
+                        "comes (bounded memory on long or endless inputs), instead of one JSON document at the end")
     p.set_defaults(handler=_run)
 
 
