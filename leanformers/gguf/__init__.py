@@ -3,7 +3,7 @@
 ``from_pretrained(dir, gguf_file=...)`` and ``AutoTokenizer.from_pretrained(dir, gguf_file=...)``
 call the three functions below. Architectures: those the model files declare in
 ``GGUF_ARCHITECTURES`` (``llama``, also Mistral-style files, which llama.cpp writes as llama;
-``mistral``; ``qwen2``).
+``mistral``; ``qwen2``; ``qwen3``; ``gemma2``; ``gemma3``).
 
 - The config maps llama.cpp's metadata keys (``llama.block_count``, ...) onto config.json fields.
 - The state dict is dequantised to float32 (the caller casts to the requested dtype). llama.cpp's
@@ -34,8 +34,10 @@ def _architectures() -> dict[str, tuple[str, dict]]:
     file declares: ``models/llama.py`` holds ``GGUF_ARCHITECTURES = {"llama": {"permuted_qk": True}}``.
 
     Options: ``permuted_qk``, llama.cpp's converter permuted the Q/K rows (and its
-    ``rope.dimension_count`` is the head size). The files are read as text, not imported (no torch
-    for a config), and only once.
+    ``rope.dimension_count`` is the head size); ``tensor_names``, per-layer llama.cpp names -> module
+    paths beside (or instead of) the llama ones below; ``norm_minus_one``, the converter stored the
+    norm weights plus one (Gemma's ``(1 + w)`` norms); ``config_keys``, more ``<arch>.<key>`` metadata ->
+    config.json fields. The files are read as text, not imported (no torch for a config), and only once.
     """
     global _ARCHITECTURES
     if _ARCHITECTURES is None:
@@ -116,7 +118,7 @@ def gguf_config_dict(path: str | os.PathLike) -> dict:
     meta = gguf.metadata
     arch = gguf.architecture
     config = {"model_type": _model_type(gguf)}
-    for key, field in _CONFIG_KEYS.items():
+    for key, field in {**_CONFIG_KEYS, **_architecture(gguf)[1].get("config_keys", {})}.items():
         value = meta.get(f"{arch}.{key}")
         if value is not None:
             config[field] = value
@@ -158,12 +160,12 @@ def _rope_parameters(meta: dict, arch: str) -> dict:
     return params
 
 
-def _hf_name(name: str) -> str | None:
+def _hf_name(name: str, per_layer: dict) -> str | None:
     if name in _TOP_LEVEL:
         return _TOP_LEVEL[name]
     m = _LAYER_NAME.match(name)
-    if m and m.group(2) in _PER_LAYER:
-        return f"model.layers.{m.group(1)}.{_PER_LAYER[m.group(2)]}.{m.group(3)}"
+    if m and m.group(2) in per_layer:
+        return f"model.layers.{m.group(1)}.{per_layer[m.group(2)]}.{m.group(3)}"
     return None
 
 
@@ -186,13 +188,16 @@ def gguf_state_dict(path: str | os.PathLike) -> dict:
 
     gguf = read_gguf(path, keep_arrays=set())
     arch = gguf.architecture
-    permuted_qk = _architecture(gguf)[1].get("permuted_qk", False)
+    options = _architecture(gguf)[1]
+    permuted_qk = options.get("permuted_qk", False)
+    per_layer = {**_PER_LAYER, **options.get("tensor_names", {})}
+    norm_minus_one = options.get("norm_minus_one", False)
     meta = gguf.metadata
     n_heads = meta.get(f"{arch}.attention.head_count")
     n_kv_heads = meta.get(f"{arch}.attention.head_count_kv", n_heads)
     jobs, skipped = {}, []
     for name, info in gguf.tensors.items():
-        hf_name = _hf_name(name)
+        hf_name = _hf_name(name, per_layer)
         if hf_name is None:
             skipped.append(name)
             continue
@@ -209,7 +214,10 @@ def gguf_state_dict(path: str | os.PathLike) -> dict:
         raw = torch.from_numpy(gguf.raw_bytes(name))
         if heads:
             raw = _unpermute_rows(raw.reshape(info.shape[0], -1), heads).reshape(-1)
-        return dequantize(raw, info.type_name, info.shape, name)
+        tensor = dequantize(raw, info.type_name, info.shape, name)
+        if norm_minus_one and name.endswith("norm.weight"):
+            tensor = tensor - 1  # stored as 1 + w for the model's (1 + w) norms
+        return tensor
 
     state = _run_in_threads(load, jobs, f"Dequantising {os.path.basename(gguf.path)}")
     if skipped:
@@ -252,6 +260,7 @@ def gguf_tokenizer_json(path: str | os.PathLike) -> tuple[dict, dict]:
     from .tokenizer import tokenizer_json_from_metadata
 
     gguf = read_gguf(path)
+    _architecture(gguf)  # a model leanformers cannot load gets no tokenizer either: one clear error for both
     return tokenizer_json_from_metadata(gguf.metadata, gguf.path)
 
 

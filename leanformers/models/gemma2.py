@@ -349,6 +349,15 @@ class Gemma2ForTokenClassification(Gemma2PreTrainedModel):
         return out if return_dict else out.to_tuple()
 
 
+# GGUF files (general.architecture) whose weights this file loads: llama.cpp names the four norms its own
+# way (ffn_norm is the pre-feed-forward one) and stores them as 1 + w
+GGUF_ARCHITECTURES = {"gemma2": {
+    "tensor_names": {"post_attention_norm": "post_attention_layernorm", "ffn_norm": "pre_feedforward_layernorm",
+                     "post_ffw_norm": "post_feedforward_layernorm"},
+    "norm_minus_one": True,
+    "config_keys": {"attention.sliding_window": "sliding_window"},
+}}
+
 TASKS = {
     "base": Gemma2Model,
     "causal-lm": Gemma2ForCausalLM,

@@ -360,6 +360,16 @@ class Gemma3TextForSequenceClassification(Gemma3PreTrainedModel):
         return out if return_dict else out.to_tuple()
 
 
+# GGUF files (general.architecture) whose weights this file loads: llama.cpp names the four norms its own
+# way (ffn_norm is the pre-feed-forward one) and stores every norm as 1 + w
+GGUF_ARCHITECTURES = {"gemma3": {
+    "tensor_names": {"attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
+                     "post_attention_norm": "post_attention_layernorm", "ffn_norm": "pre_feedforward_layernorm",
+                     "post_ffw_norm": "post_feedforward_layernorm"},
+    "norm_minus_one": True,
+    "config_keys": {"attention.sliding_window": "sliding_window"},
+}}
+
 TASKS = {
     "base": Gemma3TextModel,
     "causal-lm": Gemma3ForCausalLM,

@@ -360,6 +360,9 @@ class Qwen3ForQuestionAnswering(Qwen3PreTrainedModel):
         return out if return_dict else out.to_tuple()
 
 
+# GGUF files (general.architecture) whose weights this file loads: llama's tensor names plus the q/k norms
+GGUF_ARCHITECTURES = {"qwen3": {"tensor_names": {"attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm"}}}
+
 TASKS = {
     "base": Qwen3Model,
     "causal-lm": Qwen3ForCausalLM,
