@@ -27,7 +27,8 @@ from torch import nn
 
 from ..cache import DynamicCache, EncoderDecoderCache, decoder_attention_mask
 from ..configuration import PretrainedConfig
-from ..layers import ACT2FN, check_input_ids, classification_loss, padding_mask, sdpa_attention
+from ..layers import (ACT2FN, GradientCheckpointingLayer, check_input_ids, classification_loss, padding_mask,
+                      sdpa_attention)
 from ..modeling import PreTrainedModel
 from ..outputs import (
     BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithCrossAttentions,
@@ -162,7 +163,7 @@ class BartAttention(nn.Module):
         return project(out, self.out_proj), weights
 
 
-class BartEncoderLayer(nn.Module):
+class BartEncoderLayer(GradientCheckpointingLayer):
     def __init__(self, config: BartConfig, layer_idx: int):
         super().__init__()
         dim = config.d_model
@@ -191,7 +192,7 @@ def _mlp(layer, hidden_states):
     return F.dropout(project(x, layer.fc2), p=layer.dropout, training=layer.training)
 
 
-class BartDecoderLayer(nn.Module):
+class BartDecoderLayer(GradientCheckpointingLayer):
     def __init__(self, config: BartConfig, layer_idx: int):
         super().__init__()
         dim, heads = config.d_model, config.decoder_attention_heads
