@@ -98,14 +98,13 @@ def shift_tokens_right(input_ids: torch.Tensor, pad_token_id: int, decoder_start
 # layers
 
 
-class MarianSinusoidalPositionalEmbedding(nn.Module):
+class MarianSinusoidalPositionalEmbedding(nn.Embedding):
     """A fixed (num_positions, dim) table: row p is sin(p / 10000^(2i/dim)) for the even features, then
-    cos(...) for the odd ones, the sines filling the first half (not interleaved). A frozen
-    parameter named ``weight`` as in the reference, so checkpoints that store it load it."""
+    cos(...) for the odd ones, the sines filling the first half (not interleaved). A frozen embedding
+    whose ``weight`` is a parameter as in the reference, so checkpoints that store it load it."""
 
     def __init__(self, num_positions: int, embedding_dim: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(num_positions, embedding_dim), requires_grad=False)
+        super().__init__(num_positions, embedding_dim, _freeze=True)
 
     def create_weight(self) -> torch.Tensor:
         n_pos, dim = self.weight.shape
