@@ -156,6 +156,12 @@ class DecodeState:
             extra = {**extra, "token_type_ids": self.token_types[:, cur - 1:cur] if self.use_cache
                      else self.token_types[:, :cur]}
         if self.use_cache:
+            # A model whose positions change meaning past a length (Phi-3's LongRoPE switches to its long
+            # factors) reads the whole sequence again, once, when it gets there, as the reference does.
+            restart = getattr(self.model, "recompute_cache_at", None)
+            if restart is not None and cur == restart + 1 and self.token_types is None:
+                self.cache.crop(0)
+                return self.forward(tokens[:, :cur], 0, extra)
             return self.forward(tokens[:, cur - 1:cur], cur - 1, extra)
         return self.forward(tokens[:, :cur], 0, extra)
 

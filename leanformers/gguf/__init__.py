@@ -3,7 +3,7 @@
 ``from_pretrained(dir, gguf_file=...)`` and ``AutoTokenizer.from_pretrained(dir, gguf_file=...)``
 call the three functions below. Architectures: those the model files declare in
 ``GGUF_ARCHITECTURES`` (``llama``, also Mistral-style files, which llama.cpp writes as llama;
-``mistral``; ``qwen2``; ``qwen3``; ``gemma2``; ``gemma3``).
+``mistral``; ``qwen2``; ``qwen3``; ``qwen3moe``; ``gemma2``; ``gemma3``).
 
 - The config maps llama.cpp's metadata keys (``llama.block_count``, ...) onto config.json fields.
 - The state dict is dequantised to float32 (the caller casts to the requested dtype). llama.cpp's
@@ -35,9 +35,11 @@ def _architectures() -> dict[str, tuple[str, dict]]:
 
     Options: ``permuted_qk``, llama.cpp's converter permuted the Q/K rows (and its
     ``rope.dimension_count`` is the head size); ``tensor_names``, per-layer llama.cpp names -> module
-    paths beside (or instead of) the llama ones below; ``norm_minus_one``, the converter stored the
+    paths beside (or instead of) the llama ones below (a path with ``{}`` names a tensor stacking
+    every expert's matrix, split into one per expert); ``norm_minus_one``, the converter stored the
     norm weights plus one (Gemma's ``(1 + w)`` norms); ``config_keys``, more ``<arch>.<key>`` metadata ->
-    config.json fields. The files are read as text, not imported (no torch for a config), and only once.
+    config.json fields; ``config_defaults``, fields the file implies without stating them. The files are
+    read as text, not imported (no torch for a config), and only once.
     """
     global _ARCHITECTURES
     if _ARCHITECTURES is None:
@@ -143,6 +145,8 @@ def gguf_config_dict(path: str | os.PathLike) -> dict:
             config[field] = meta[key]
     # llama.cpp writes output.weight only when the LM head is not the embedding matrix
     config["tie_word_embeddings"] = "output.weight" not in gguf.tensors
+    for field, value in _architecture(gguf)[1].get("config_defaults", {}).items():
+        config.setdefault(field, value)
     if "blk.0.attn_q.bias" in gguf.tensors:
         config["attention_bias"] = True
     return config
@@ -220,6 +224,9 @@ def gguf_state_dict(path: str | os.PathLike) -> dict:
         return tensor
 
     state = _run_in_threads(load, jobs, f"Dequantising {os.path.basename(gguf.path)}")
+    for key in [k for k in state if "{}" in k]:  # (experts, out, in) stacks: one matrix per expert
+        for expert, matrix in enumerate(state.pop(key).unbind(0)):
+            state[key.format(expert)] = matrix
     if skipped:
         logger.info(f"Tensors of {gguf.path} with no place in the model, not loaded: {skipped}")
     return state

@@ -261,6 +261,12 @@ class Phi3ForCausalLM(Phi3PreTrainedModel):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
 
+    @property
+    def recompute_cache_at(self) -> int:
+        """generate() re-reads the whole sequence once it is one token past this length: the reference
+        does so for Phi-3, whose LongRoPE turns to its long factors there (cached keys used the short)."""
+        return self.config.original_max_position_embeddings
+
     def get_output_embeddings(self):
         return self.lm_head
 

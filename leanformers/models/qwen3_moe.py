@@ -416,6 +416,17 @@ class Qwen3MoeForQuestionAnswering(Qwen3MoePreTrainedModel):
         return out if return_dict else out.to_tuple()
 
 
+# GGUF files (general.architecture) whose weights this file loads: llama's tensor names, the q/k norms, the
+# router, and each kind of expert matrix stacked over the experts; llama.cpp renormalises the top-k weights
+GGUF_ARCHITECTURES = {"qwen3moe": {
+    "tensor_names": {"attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm", "ffn_gate_inp": "mlp.gate",
+                     "ffn_gate_exps": "mlp.experts.{}.gate_proj", "ffn_up_exps": "mlp.experts.{}.up_proj",
+                     "ffn_down_exps": "mlp.experts.{}.down_proj"},
+    "config_keys": {"expert_count": "num_experts", "expert_used_count": "num_experts_per_tok",
+                    "expert_feed_forward_length": "moe_intermediate_size"},
+    "config_defaults": {"norm_topk_prob": True},
+}}
+
 TASKS = {
     "base": Qwen3MoeModel,
     "causal-lm": Qwen3MoeForCausalLM,

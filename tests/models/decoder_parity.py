@@ -46,7 +46,8 @@ def checkpoints(tmp_path_factory):
     def checkpoint(arch, head, **overrides):
         key = (arch, head, json.dumps(overrides, sort_keys=True))
         if key not in _FOLDERS:
-            config = getattr(transformers, class_name(arch, "Config"))(**{**TINY, **ARCH_TINY.get(arch, {}), **overrides})
+            config_class = getattr(transformers, class_name(arch, "Config"))
+            config = config_class(**{**TINY, **ARCH_TINY.get(arch, {}), **overrides})
             torch.manual_seed(0)
             model = getattr(transformers, class_name(arch, head))(config)
             with torch.no_grad():  # norms and biases away from their init, so that they matter

@@ -1,4 +1,4 @@
-"""GGUF files of the newer families (qwen3, gemma2, gemma3), written here the way llama.cpp's converter
+"""GGUF files of the newer families (qwen3, qwen3moe, gemma2, gemma3), written here the way llama.cpp's converter
 writes them (its tensor names, Gemma's norms stored as 1 + w, a Gemma SentencePiece vocabulary with
 add_space_prefix = false), load in both libraries to the same config, logits and token ids; a GGUF of
 an architecture leanformers has no model for gets one clear error for the model and the tokenizer."""
@@ -19,7 +19,7 @@ TINY = dict(vocab_size=0, hidden_size=64, intermediate_size=128, num_hidden_laye
 GGUF_NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
               "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
               "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
-              "input_layernorm": "attn_norm"}
+              "input_layernorm": "attn_norm", "mlp.gate": "ffn_gate_inp"}
 LLAMA_NORMS = {"post_attention_layernorm": "ffn_norm"}
 GEMMA_NORMS = {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
                "post_feedforward_layernorm": "post_ffw_norm"}
@@ -52,6 +52,10 @@ def write_file(path, arch, model, gemma_norms=False, tie=True):
     writer.add_rope_freq_base(10000.0 if arch == "gemma2" else 1000000.0)
     if getattr(config, "sliding_window", None):
         writer.add_sliding_window(config.sliding_window)
+    if arch == "qwen3moe":
+        writer.add_expert_count(config.num_experts)
+        writer.add_expert_used_count(config.num_experts_per_tok)
+        writer.add_expert_feed_forward_length(config.moe_intermediate_size)
     writer.add_tokenizer_model("llama")
     writer.add_token_list(TOKENS)
     writer.add_token_scores(SCORES)
@@ -72,6 +76,14 @@ def write_file(path, arch, model, gemma_norms=False, tie=True):
             gname = "output_norm.weight"
         elif name == "lm_head.weight":
             gname = "output.weight"
+        elif name.endswith("mlp.experts.gate_up_proj"):  # the reference's fused experts: llama.cpp's two stacks
+            layer = name.split(".")[2]
+            gate, up = tensor.float().numpy().reshape(tensor.shape[0], 2, -1, tensor.shape[-1]).swapaxes(0, 1)
+            writer.add_tensor(f"blk.{layer}.ffn_gate_exps.weight", np.ascontiguousarray(gate))
+            writer.add_tensor(f"blk.{layer}.ffn_up_exps.weight", np.ascontiguousarray(up))
+            continue
+        elif name.endswith("mlp.experts.down_proj"):
+            gname = f"blk.{name.split('.')[2]}.ffn_down_exps.weight"
         else:
             parts = name.split(".")
             module = ".".join(parts[3:-1])
@@ -95,6 +107,10 @@ def reference_model(arch):
     tiny = dict(TINY, vocab_size=len(TOKENS))
     if arch == "qwen3":
         model = transformers.Qwen3ForCausalLM(transformers.Qwen3Config(**tiny, tie_word_embeddings=True))
+    elif arch == "qwen3moe":
+        # (the reference reads no expert width from the file: its default, 768, is the one written)
+        model = transformers.Qwen3MoeForCausalLM(transformers.Qwen3MoeConfig(
+            **tiny, tie_word_embeddings=True, head_dim=16, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True))
     elif arch == "gemma2":
         model = transformers.Gemma2ForCausalLM(transformers.Gemma2Config(**tiny, head_dim=16, sliding_window=4))
     else:
@@ -109,19 +125,20 @@ def reference_model(arch):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gguf-families")
-    for arch in ("qwen3", "gemma2", "gemma3"):
-        write_file(folder / f"{arch}.gguf", arch, reference_model(arch), gemma_norms=arch != "qwen3")
+    for arch in ("qwen3", "qwen3moe", "gemma2", "gemma3"):
+        write_file(folder / f"{arch}.gguf", arch, reference_model(arch), gemma_norms=arch.startswith("gemma"))
     return folder
 
 
-@pytest.mark.parametrize("arch", ["qwen3", "gemma2", "gemma3"])
+@pytest.mark.parametrize("arch", ["qwen3", "qwen3moe", "gemma2", "gemma3"])
 def test_model_loads_like_reference(files, arch):
     name = f"{arch}.gguf"
     ref_config = transformers.AutoConfig.from_pretrained(files, gguf_file=name)
     ours_config = leanformers.AutoConfig.from_pretrained(files, gguf_file=name)
     assert ours_config.model_type == ref_config.model_type
     for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
-                "vocab_size", "tie_word_embeddings", "rope_parameters", "sliding_window", "layer_types"):
+                "vocab_size", "tie_word_embeddings", "rope_parameters", "sliding_window", "layer_types",
+                "num_experts", "num_experts_per_tok", "moe_intermediate_size", "norm_topk_prob"):
         assert getattr(ours_config, key, None) == getattr(ref_config, key, None), key
     ref = transformers.AutoModelForCausalLM.from_pretrained(files, gguf_file=name, dtype=torch.float32).eval()
     ours = leanformers.AutoModelForCausalLM.from_pretrained(files, gguf_file=name).eval()

@@ -11,7 +11,6 @@ LONGROPE = {"rope_type": "longrope", "short_factor": [1.0, 1.5], "long_factor": 
 VARIANTS = {
     "default": {},
     "longrope-partial": {"rope_parameters": dict(LONGROPE), "original_max_position_embeddings": 8},
-    # generation stays within the original context (see the note below)
     "longrope-window-4": {"rope_parameters": dict(LONGROPE), "original_max_position_embeddings": 128,
                           "max_position_embeddings": 512, "sliding_window": 4},
 }
@@ -29,9 +28,9 @@ def variant(request):
 
 @pytest.fixture
 def generate_variants():
-    # The reference re-runs the whole sequence once when generation crosses original_max_position_embeddings
-    # (switching to the long factors); leanformers' generate() does not, so that case is not claimed here.
-    return [VARIANTS["longrope-window-4"], VARIANTS["default"]]
+    # longrope-partial: generation crosses original_max_position_embeddings, where the reference re-reads
+    # the whole sequence once (with the long factors), and so does generate() here
+    return [VARIANTS["longrope-window-4"], VARIANTS["longrope-partial"]]
 
 
 def test_su_and_yarn_mean_longrope_and_others_are_refused():
