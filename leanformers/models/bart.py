@@ -366,8 +366,9 @@ class BartDecoder(BartPreTrainedModel):
         encoder_mask = None
         if encoder_hidden_states is not None:
             if batch % encoder_hidden_states.shape[0]:
-                raise ValueError(f"The decoder has {batch} rows but the encoder output {encoder_hidden_states.shape[0]}: "
-                                 f"give one encoder row per decoder row (or per group of beams).")
+                raise ValueError(f"The decoder has {batch} rows but the encoder output "
+                                 f"{encoder_hidden_states.shape[0]}: give one encoder row per decoder row (or "
+                                 f"per group of beams).")
             encoder_mask = padding_mask(encoder_attention_mask, *encoder_hidden_states.shape[:2])
 
         all_hidden, all_self, all_cross = (), (), ()
