@@ -13,47 +13,9 @@ pytest.importorskip("sentencepiece", reason="the reference reads .model files on
 pytest.importorskip("google.protobuf", reason="the reference reads .model files only with protobuf")
 
 from leanformers.tokenization.auto import load_tokenizer  # noqa: E402
-from test_real_files import CORPUS  # noqa: E402
+from encoder_tokenizers import CORPUS, need, same_behaviour, saved_both_ways, trained_sentencepiece  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = os.path.join(os.path.dirname(__file__), "..", ".data", "sentencepiece")
-PAIRS = ["a pair", "Ça va? <mask> très bien"]
-
-
-def _need(name):
-    path = os.path.join(DATA, name)
-    if not os.path.exists(path):
-        pytest.skip(f"{path} is missing: run scripts/fetch_test_data.sh")
-    return path
-
-
-def trained_model(folder) -> str:
-    """A 700-piece Unigram model trained here on botchan.txt plus a multilingual sample (sentencepiece)."""
-    import sentencepiece as spm
-
-    text = folder / "train.txt"
-    with open(_need("botchan.txt"), encoding="utf-8") as f:
-        lines = f.read().splitlines()[:2000]
-    text.write_text("\n".join(lines + CORPUS * 3), encoding="utf-8")
-    spm.SentencePieceTrainer.train(input=str(text), model_prefix=str(folder / "m"), vocab_size=700,
-                                   model_type="unigram", character_coverage=0.9995, minloglevel=2)
-    return str(folder / "m.model")
-
-
-def same_behaviour(ref, ours, texts=CORPUS):
-    assert type(ours).__name__ == type(ref).__name__
-    assert ours.get_vocab() == ref.get_vocab() and len(ours) == len(ref)
-    for name in ("all_special_tokens", "all_special_ids", "special_tokens_map", "model_input_names"):
-        assert getattr(ours, name) == getattr(ref, name), name
-    options = {"return_offsets_mapping": True, "return_special_tokens_mask": True}
-    for text in texts:
-        for args in ((text,), *((text, p) for p in PAIRS)):
-            assert dict(ours(*args, **options)) == dict(ref(*args, **options)), args
-        ids = ref(text)["input_ids"]
-        for skip in (False, True):
-            assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip), text
-    batch = dict(padding=True, truncation=True, max_length=24)
-    assert dict(ours(texts, texts[::-1], **batch)) == dict(ref(texts, texts[::-1], **batch))
 
 
 def spm_folder(path, model_path, config):
@@ -66,8 +28,8 @@ def spm_folder(path, model_path, config):
 @pytest.fixture(scope="module", params=["test_model", "trained"])
 def model_path(request, tmp_path_factory):
     if request.param == "trained":
-        return trained_model(tmp_path_factory.mktemp("spm"))
-    return _need("test_model.model")
+        return trained_sentencepiece(tmp_path_factory.mktemp("spm"))
+    return need("test_model.model")
 
 
 @pytest.mark.parametrize("config", [{}, {"add_prefix_space": False}, {"mask_token": "<mask>"}])
@@ -79,11 +41,7 @@ def test_camembert_matches_reference(model_path, tmp_path, config):
     assert ours.convert_ids_to_tokens([0, 1, 2, 3, 4, 5]) == ["<s>NOTUSED", "<pad>", "</s>NOTUSED", "<unk>",
                                                               "<unk>NOTUSED", "<s>"]
     assert ours.convert_ids_to_tokens(len(ours) - 1) == "<mask>"
-    ref.save_pretrained(tmp_path / "ref_saved")
-    ours.save_pretrained(tmp_path / "our_saved")
-    for saved in ("ref_saved", "our_saved"):
-        same_behaviour(transformers.AutoTokenizer.from_pretrained(str(tmp_path / saved)),
-                       load_tokenizer(str(tmp_path / saved)))
+    saved_both_ways(ref, ours, tmp_path, load_tokenizer, transformers)
 
 
 def test_camembert_model_type_picks_the_family(model_path, tmp_path):
