@@ -24,15 +24,29 @@ def training_text() -> list[str]:
         return f.read().splitlines()[:2000] + CORPUS * 3
 
 
-def trained_sentencepiece(folder) -> str:
-    """A 700-piece Unigram model trained here on botchan.txt plus the multilingual corpus."""
+def trained_sentencepiece(folder, **options) -> str:
+    """A 700-piece Unigram model trained here on botchan.txt plus the multilingual corpus; `options` go
+    to the trainer (e.g. ALBERT's and DeBERTa's own special pieces)."""
     import sentencepiece as spm
 
     text = folder / "train.txt"
     text.write_text("\n".join(training_text()), encoding="utf-8")
     spm.SentencePieceTrainer.train(input=str(text), model_prefix=str(folder / "m"), vocab_size=700,
-                                   model_type="unigram", character_coverage=0.9995, minloglevel=2)
+                                   model_type="unigram", character_coverage=0.9995, minloglevel=2, **options)
     return str(folder / "m.model")
+
+
+def spm_folder(path, model_path, filename, config, model_type=None):
+    """A folder holding a SentencePiece model under `filename`, tokenizer_config.json and, with
+    `model_type`, a config.json naming it."""
+    import json
+
+    path.mkdir()
+    (path / filename).write_bytes(open(model_path, "rb").read())
+    (path / "tokenizer_config.json").write_text(json.dumps(config))
+    if model_type:
+        (path / "config.json").write_text(json.dumps({"model_type": model_type}))
+    return str(path)
 
 
 def trained_wordpiece(specials, lowercase=True) -> list[str]:
