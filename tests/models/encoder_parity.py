@@ -26,6 +26,7 @@ TINY = {
 }
 PREFIX = {"bert": "Bert", "roberta": "Roberta", "distilbert": "DistilBert"}
 PAD = {"roberta": 1}  # pad_token_id where it is not 0 (other test files add their architectures to these)
+NO_TOKEN_TYPES = {"distilbert"}  # architectures without token_type_ids
 CLASSIFIERS = ("ForSequenceClassification", "ForTokenClassification")  # built with num_labels=3
 
 
@@ -89,7 +90,7 @@ class Parity:
             attention_mask[2, 3:] = 0
             input_ids[attention_mask == 0] = pad
         kwargs = dict(input_ids=input_ids, attention_mask=attention_mask)
-        if token_types and arch != "distilbert":
+        if token_types and arch not in NO_TOKEN_TYPES:
             token_type_ids = torch.zeros_like(input_ids)
             token_type_ids[:, 4:] = 1
             kwargs["token_type_ids"] = token_type_ids * attention_mask
