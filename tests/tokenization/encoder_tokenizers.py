@@ -68,6 +68,9 @@ def same_behaviour(ref, ours, texts=CORPUS, pairs=PAIRS):
     assert ours.get_vocab() == ref.get_vocab() and len(ours) == len(ref)
     for name in ("all_special_tokens", "all_special_ids", "special_tokens_map", "model_input_names"):
         assert getattr(ours, name) == getattr(ref, name), name
+    flags = ("content", "special", "lstrip", "rstrip", "single_word", "normalized")
+    assert {i: tuple(getattr(t, f) for f in flags) for i, t in ours.added_tokens_decoder.items()} == \
+        {i: tuple(getattr(t, f) for f in flags) for i, t in ref.added_tokens_decoder.items()}
     options = {"return_offsets_mapping": True, "return_special_tokens_mask": True}
     for text in texts:
         for args in ((text,), *((text, p) for p in pairs)):
