@@ -38,7 +38,7 @@ def classifier_dropout_off_when_dropout_free(monkeypatch):
                         lambda arch: dict(shared(arch), classifier_dropout_prob=0.0))
 
 
-def sop_labels(class_name):
+def sop_labels():
     labels = encoder_parity.Parity.labels("ForMaskedLM")
     return dict(labels, sentence_order_label=torch.tensor([0, 1, 1]))
 
@@ -53,9 +53,9 @@ def test_loss_matches_reference(arch, head, parity):
     ref, ours = parity.reference(arch, head, folder), parity.lean(arch, head, folder)
     inputs = parity.inputs(arch, head)
     with torch.no_grad():
-        expected, got = ref(**inputs, **sop_labels(head)), ours(**inputs, **sop_labels(head))
+        expected, got = ref(**inputs, **sop_labels()), ours(**inputs, **sop_labels())
         torch.testing.assert_close(got.loss, expected.loss, atol=1e-5, rtol=0)
-        assert ours(**inputs, labels=sop_labels(head)["labels"]).loss is None  # both labels are needed
+        assert ours(**inputs, labels=sop_labels()["labels"]).loss is None  # both labels are needed
 
 
 def test_layer_groups(parity, head):
