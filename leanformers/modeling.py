@@ -318,14 +318,24 @@ class PreTrainedModel(nn.Module):
         return total
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
+        """Checkpoint every layer while training (layers.GradientCheckpointingLayer and the encoders'
+        own loops); ``gradient_checkpointing_kwargs`` go to ``torch.utils.checkpoint.checkpoint``."""
         for module in self.modules():
             if hasattr(module, "gradient_checkpointing"):
                 module.gradient_checkpointing = True
+                if hasattr(module, "checkpointing_kwargs"):
+                    module.checkpointing_kwargs = dict(gradient_checkpointing_kwargs or {})
 
     def gradient_checkpointing_disable(self):
         for module in self.modules():
             if hasattr(module, "gradient_checkpointing"):
                 module.gradient_checkpointing = False
+
+    # the reference's newer names for the same switches
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None):
+        self.gradient_checkpointing_enable(activation_checkpointing_kwargs)
+
+    activation_checkpointing_disable = gradient_checkpointing_disable
 
     @classmethod
     def can_generate(cls) -> bool:

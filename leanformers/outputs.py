@@ -237,3 +237,25 @@ class Seq2SeqQuestionAnsweringModelOutput(ModelOutput):
     encoder_last_hidden_state: Tensor | None = None
     encoder_hidden_states: Tuple[Tensor, ...] | None = None
     encoder_attentions: Tuple[Tensor, ...] | None = None
+
+
+# mixture-of-experts decoders: each layer's router logits, (batch * seq, num_experts), and the
+# load-balancing loss computed from them
+@dataclass(repr=False, eq=False)
+class MoeModelOutputWithPast(ModelOutput):
+    last_hidden_state: Tensor | None = None
+    past_key_values: Any = None
+    hidden_states: Tuple[Tensor, ...] | None = None
+    attentions: Tuple[Tensor, ...] | None = None
+    router_logits: Tuple[Tensor, ...] | None = None
+
+
+@dataclass(repr=False, eq=False)
+class MoeCausalLMOutputWithPast(ModelOutput):
+    loss: Tensor | None = None
+    aux_loss: Tensor | None = None
+    logits: Tensor | None = None
+    past_key_values: Any = None
+    hidden_states: Tuple[Tensor, ...] | None = None
+    attentions: Tuple[Tensor, ...] | None = None
+    router_logits: Tuple[Tensor, ...] | None = None

@@ -294,7 +294,8 @@ def prepare(model, inputs, generation_config, logits_processor, stopping_criteri
             batch_size = encoder_outputs[0].shape[0]
         encoder_mask = _check_mask("attention_mask", attention_mask, encoder_ids, device) \
             if encoder_ids is not None else attention_mask
-        input_ids, attention_mask = _decoder_prompt(model, config, batch_size, model_kwargs.pop("decoder_input_ids", None),
+        input_ids, attention_mask = _decoder_prompt(model, config, batch_size,
+                                                    model_kwargs.pop("decoder_input_ids", None),
                                                     model_kwargs.pop("decoder_attention_mask", None), device)
     else:
         for name in ("decoder_input_ids", "decoder_attention_mask", "encoder_outputs"):

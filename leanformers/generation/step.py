@@ -1,22 +1,22 @@
 """The step API every decoding loop uses (greedy/sampling, beam search, streamers, a server).
 
     plan = prepare(...)                      # generation/prepare.py: lengths, processors, criteria
-    state = DecodeState(model, plan)         # buffers of the final length; encodes once (enc-dec)
-    logits = state.prefill()                 # the prompt -> (rows, vocab) logits of its last position
+    state = DecodeState(model, plan)         # per-row buffers; runs the encoder once (enc-dec)
+    finished = Finished(plan, device)
+    out = state.prefill()                    # the prompt's forward pass
     loop:
-        scores = plan.processors(state.sequences[:, :state.length], logits)
-        tokens = choose_tokens(scores, plan.do_sample)
-        tokens = finished.hold(tokens)       # finished rows keep emitting pad
+        scores = plan.processors(state.sequences[:, :state.length], out.logits[:, -1].float())
+        tokens = finished.hold(choose_tokens(scores, plan.do_sample))  # finished rows emit pad
         state.append(tokens)                 # writes column state.length, advances it
-        if finished.update(state, scores): break     # the one host sync per step
-        logits = state.step()                # the model on the last token, through the cache
+        if finished.update(state, tokens): break     # the one host sync per step
+        out = state.step()                   # the model on the last token, through the cache
 
 Every per-row tensor (sequences, attention mask, positions) lives in a (rows, length) buffer,
 so a row's own length and padding are data, not shape: a server that lets rows start and stop at
 different times (continuous batching) keeps these buffers and swaps rows in and out of them and of
 the cache (``Cache.batch_select_indices``). Beam search keeps its own (batch, beams, length)
-bookkeeping and calls :meth:`DecodeState.forward` with the tokens it chose and
-:meth:`DecodeState.reorder` to make the cache follow the beams.
+bookkeeping, passes its running sequences to :meth:`DecodeState.prefill` / :meth:`DecodeState.step`
+and calls :meth:`DecodeState.reorder` to make the cache follow the beams.
 """
 
 from __future__ import annotations
@@ -156,6 +156,12 @@ class DecodeState:
             extra = {**extra, "token_type_ids": self.token_types[:, cur - 1:cur] if self.use_cache
                      else self.token_types[:, :cur]}
         if self.use_cache:
+            # A model whose positions change meaning past a length (Phi-3's LongRoPE switches to its long
+            # factors) reads the whole sequence again, once, when it gets there, as the reference does.
+            restart = getattr(self.model, "recompute_cache_at", None)
+            if restart is not None and cur == restart + 1 and self.token_types is None:
+                self.cache.crop(0)
+                return self.forward(tokens[:, :cur], 0, extra)
             return self.forward(tokens[:, cur - 1:cur], cur - 1, extra)
         return self.forward(tokens[:, :cur], 0, extra)
 

@@ -1,8 +1,9 @@
 """GGUF (llama.cpp) files -> a config dict, a state dict in Hugging Face key names, and a tokenizer.
 
 ``from_pretrained(dir, gguf_file=...)`` and ``AutoTokenizer.from_pretrained(dir, gguf_file=...)``
-call the three functions below. Architectures: ``llama`` (also Mistral-style files, which llama.cpp
-writes as llama), ``mistral`` and ``qwen2``.
+call the three functions below. Architectures: those the model files declare in
+``GGUF_ARCHITECTURES`` (``llama``, also Mistral-style files, which llama.cpp writes as llama;
+``mistral``; ``qwen2``; ``qwen3``; ``qwen3moe``; ``gemma2``; ``gemma3``).
 
 - The config maps llama.cpp's metadata keys (``llama.block_count``, ...) onto config.json fields.
 - The state dict is dequantised to float32 (the caller casts to the requested dtype). llama.cpp's
@@ -25,10 +26,41 @@ __all__ = ["gguf_config_dict", "gguf_state_dict", "gguf_tokenizer", "gguf_tokeni
 
 logger = logging.getLogger("leanformers")
 
-# architectures whose weights use the llama layout: name in the file -> model_type
-_ARCHITECTURES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2"}
-# the ones whose Q/K rows llama.cpp permuted on conversion
-_PERMUTED_QK = {"llama", "mistral"}
+_ARCHITECTURES: dict[str, tuple[str, dict]] | None = None  # filled on first use
+
+
+def _architectures() -> dict[str, tuple[str, dict]]:
+    """GGUF architecture (``general.architecture``) -> (model_type, options), from what each model
+    file declares: ``models/llama.py`` holds ``GGUF_ARCHITECTURES = {"llama": {"permuted_qk": True}}``.
+
+    Options: ``permuted_qk``, llama.cpp's converter permuted the Q/K rows (and its
+    ``rope.dimension_count`` is the head size); ``tensor_names``, per-layer llama.cpp names -> module
+    paths beside (or instead of) the llama ones below (a path with ``{}`` names a tensor stacking
+    every expert's matrix, split into one per expert); ``norm_minus_one``, the converter stored the
+    norm weights plus one (Gemma's ``(1 + w)`` norms); ``config_keys``, more ``<arch>.<key>`` metadata ->
+    config.json fields; ``config_defaults``, fields the file implies without stating them. The files are
+    read as text, not imported (no torch for a config), and only once.
+    """
+    global _ARCHITECTURES
+    if _ARCHITECTURES is None:
+        import ast
+
+        folder = os.path.join(os.path.dirname(os.path.dirname(__file__)), "models")
+        found = {}
+        for filename in sorted(os.listdir(folder)):
+            if not filename.endswith(".py") or filename.startswith("_"):
+                continue
+            with open(os.path.join(folder, filename), encoding="utf-8") as f:
+                text = f.read()
+            if "GGUF_ARCHITECTURES" not in text:
+                continue
+            for node in ast.parse(text).body:
+                if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "GGUF_ARCHITECTURES"
+                                                        for t in node.targets):
+                    for arch, options in ast.literal_eval(node.value).items():
+                        found.setdefault(arch, (filename[:-3], options))
+        _ARCHITECTURES = found
+    return _ARCHITECTURES
 
 # "<arch>.<key>" -> config.json field
 _CONFIG_KEYS = {
@@ -69,12 +101,17 @@ _LAYER_NAME = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$")
 
 
 def _model_type(gguf: GGUFFile) -> str:
+    return _architecture(gguf)[0]
+
+
+def _architecture(gguf: GGUFFile) -> tuple[str, dict]:
     arch = gguf.architecture
-    if arch not in _ARCHITECTURES:
+    known = _architectures()
+    if arch not in known:
         raise ValueError(
             f"{gguf.path} holds a {arch!r} model; leanformers loads GGUF files of the architectures "
-            f"{sorted(_ARCHITECTURES)}. Use the model's safetensors checkpoint instead.")
-    return _ARCHITECTURES[arch]
+            f"{sorted(known)}. Use the model's safetensors checkpoint instead.")
+    return known[arch]
 
 
 def gguf_config_dict(path: str | os.PathLike) -> dict:
@@ -83,7 +120,7 @@ def gguf_config_dict(path: str | os.PathLike) -> dict:
     meta = gguf.metadata
     arch = gguf.architecture
     config = {"model_type": _model_type(gguf)}
-    for key, field in _CONFIG_KEYS.items():
+    for key, field in {**_CONFIG_KEYS, **_architecture(gguf)[1].get("config_keys", {})}.items():
         value = meta.get(f"{arch}.{key}")
         if value is not None:
             config[field] = value
@@ -98,7 +135,7 @@ def gguf_config_dict(path: str | os.PathLike) -> dict:
         elif "token_embd.weight" in gguf.tensors:
             config["vocab_size"] = gguf.tensors["token_embd.weight"].shape[0]
     # head size: the rotary width for llama-style files, else the key length, else hidden / heads
-    head_dim = meta.get(f"{arch}.rope.dimension_count") if arch in _PERMUTED_QK else None
+    head_dim = meta.get(f"{arch}.rope.dimension_count") if _architecture(gguf)[1].get("permuted_qk") else None
     head_dim = head_dim or meta.get(f"{arch}.attention.key_length")
     if head_dim:
         config["head_dim"] = head_dim
@@ -108,9 +145,9 @@ def gguf_config_dict(path: str | os.PathLike) -> dict:
             config[field] = meta[key]
     # llama.cpp writes output.weight only when the LM head is not the embedding matrix
     config["tie_word_embeddings"] = "output.weight" not in gguf.tensors
-    if arch == "qwen2":
-        config["attention_bias"] = "blk.0.attn_q.bias" in gguf.tensors
-    elif "blk.0.attn_q.bias" in gguf.tensors:
+    for field, value in _architecture(gguf)[1].get("config_defaults", {}).items():
+        config.setdefault(field, value)
+    if "blk.0.attn_q.bias" in gguf.tensors:
         config["attention_bias"] = True
     return config
 
@@ -127,12 +164,12 @@ def _rope_parameters(meta: dict, arch: str) -> dict:
     return params
 
 
-def _hf_name(name: str) -> str | None:
+def _hf_name(name: str, per_layer: dict) -> str | None:
     if name in _TOP_LEVEL:
         return _TOP_LEVEL[name]
     m = _LAYER_NAME.match(name)
-    if m and m.group(2) in _PER_LAYER:
-        return f"model.layers.{m.group(1)}.{_PER_LAYER[m.group(2)]}.{m.group(3)}"
+    if m and m.group(2) in per_layer:
+        return f"model.layers.{m.group(1)}.{per_layer[m.group(2)]}.{m.group(3)}"
     return None
 
 
@@ -155,13 +192,16 @@ def gguf_state_dict(path: str | os.PathLike) -> dict:
 
     gguf = read_gguf(path, keep_arrays=set())
     arch = gguf.architecture
-    _model_type(gguf)
+    options = _architecture(gguf)[1]
+    permuted_qk = options.get("permuted_qk", False)
+    per_layer = {**_PER_LAYER, **options.get("tensor_names", {})}
+    norm_minus_one = options.get("norm_minus_one", False)
     meta = gguf.metadata
     n_heads = meta.get(f"{arch}.attention.head_count")
     n_kv_heads = meta.get(f"{arch}.attention.head_count_kv", n_heads)
     jobs, skipped = {}, []
     for name, info in gguf.tensors.items():
-        hf_name = _hf_name(name)
+        hf_name = _hf_name(name, per_layer)
         if hf_name is None:
             skipped.append(name)
             continue
@@ -169,7 +209,7 @@ def gguf_state_dict(path: str | os.PathLike) -> dict:
             raise NotImplementedError(f"Tensor {name!r} in {gguf.path} has an unknown ggml type "
                                       f"{info.ggml_type}; the file may be newer than leanformers.")
         heads = None
-        if arch in _PERMUTED_QK and n_heads and (".attn_q." in name or ".attn_k." in name):
+        if permuted_qk and n_heads and (".attn_q." in name or ".attn_k." in name):
             heads = n_heads if ".attn_q." in name else n_kv_heads
         jobs[hf_name] = (name, info, heads)
 
@@ -178,9 +218,15 @@ def gguf_state_dict(path: str | os.PathLike) -> dict:
         raw = torch.from_numpy(gguf.raw_bytes(name))
         if heads:
             raw = _unpermute_rows(raw.reshape(info.shape[0], -1), heads).reshape(-1)
-        return dequantize(raw, info.type_name, info.shape, name)
+        tensor = dequantize(raw, info.type_name, info.shape, name)
+        if norm_minus_one and name.endswith("norm.weight"):
+            tensor = tensor - 1  # stored as 1 + w for the model's (1 + w) norms
+        return tensor
 
     state = _run_in_threads(load, jobs, f"Dequantising {os.path.basename(gguf.path)}")
+    for key in [k for k in state if "{}" in k]:  # (experts, out, in) stacks: one matrix per expert
+        for expert, matrix in enumerate(state.pop(key).unbind(0)):
+            state[key.format(expert)] = matrix
     if skipped:
         logger.info(f"Tensors of {gguf.path} with no place in the model, not loaded: {skipped}")
     return state
@@ -221,6 +267,7 @@ def gguf_tokenizer_json(path: str | os.PathLike) -> tuple[dict, dict]:
     from .tokenizer import tokenizer_json_from_metadata
 
     gguf = read_gguf(path)
+    _architecture(gguf)  # a model leanformers cannot load gets no tokenizer either: one clear error for both
     return tokenizer_json_from_metadata(gguf.metadata, gguf.path)
 
 

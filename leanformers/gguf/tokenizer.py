@@ -10,6 +10,9 @@ kinds of tokenizer are described by ``tokenizer.ggml.model``:
 - ``"llama"``: SentencePiece-style BPE (Llama 1/2, Mistral): spaces become ``▁``, a ``▁`` is put
   in front of the text, and characters missing from the vocabulary fall back to ``<0xNN>`` byte
   tokens. When the file lists no merges they are recovered from the vocabulary and the scores.
+  Gemma files (architectures gemma, gemma2, gemma3) are rebuilt as Gemma's tokenizer is, as the
+  reference does: no ▁ in front (their ``add_space_prefix`` is false), runs of spaces stored as
+  spaces looked up as ▁s, and merges recovered in the vocabulary's order, not by score.
 
 The result equals what the reference library builds for the same file (its tests check ids).
 """
@@ -20,6 +23,8 @@ __all__ = ["tokenizer_json_from_metadata", "bytes_to_unicode", "merges_from_scor
 
 # llama.cpp token kinds (tokenizer.ggml.token_type)
 _CONTROL, _USER_DEFINED = 3, 4
+# architectures whose SentencePiece vocabularies are Gemma's (see _gemma)
+_GEMMA_ARCHITECTURES = ("gemma", "gemma2", "gemma3")
 
 # split regexes by tokenizer.ggml.pre; a file whose pre-tokenizer is not listed gets GPT-2's
 _LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
@@ -110,8 +115,12 @@ def tokenizer_json_from_metadata(meta: dict, where: str = "the GGUF file") -> tu
         raise ValueError(f"{where} holds no tokenizer (no tokenizer.ggml.model / tokens metadata). "
                          f"Load the tokenizer from the original model's tokenizer.json instead.")
     token_types = meta.get("tokenizer.ggml.token_type") or []
+    normalizer = None
     if kind == "gpt2":
         model, pre_tokenizer, decoder, byte_alphabet = _byte_level(meta, tokens)
+    elif kind == "llama" and meta.get("general.architecture") in _GEMMA_ARCHITECTURES:
+        model, normalizer, pre_tokenizer, decoder = _gemma(meta, tokens)
+        byte_alphabet = None
     elif kind == "llama":
         model, pre_tokenizer, decoder = _sentencepiece_bpe(meta, tokens)
         byte_alphabet = None
@@ -149,7 +158,7 @@ def tokenizer_json_from_metadata(meta: dict, where: str = "the GGUF file") -> tu
     tokenizer_json = {
         "version": "1.0", "truncation": None, "padding": None,
         "added_tokens": sorted(added.values(), key=lambda t: t["id"]),
-        "normalizer": None, "pre_tokenizer": pre_tokenizer,
+        "normalizer": normalizer, "pre_tokenizer": pre_tokenizer,
         "post_processor": _template(bool(add_bos), add_eos, bos, eos),
         "decoder": decoder, "model": model,
     }
@@ -219,3 +228,23 @@ def _sentencepiece_bpe(meta: dict, tokens: list[str]):
         {"type": "Strip", "content": " ", "start": 1, "stop": 0},
     ]}
     return model, pre_tokenizer, decoder
+
+
+def _gemma(meta: dict, tokens: list[str]):
+    """Gemma's pipeline: spaces become ▁ (no ▁ put in front), byte fallback, no Strip when decoding."""
+    # a token made only of spaces is stored as spaces; the pipeline looks it up as that many ▁
+    tokens = ["\u2581" * len(t) if " " in t and not t.strip() else t for t in tokens]
+    vocab = {token: token_id for token_id, token in enumerate(tokens)}
+    merges = _file_merges(meta)
+    if merges is None:
+        # Gemma's scores do not follow its merge order; the order of the vocabulary does
+        merges = merges_from_scores(tokens, [-float(i) for i in range(len(tokens))])
+    model = _bpe_model(vocab, merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True)
+    normalizer = {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}
+    pre_tokenizer = {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": False}
+    decoder = {"type": "Sequence", "decoders": [
+        {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+        {"type": "ByteFallback"},
+        {"type": "Fuse"},
+    ]}
+    return model, normalizer, pre_tokenizer, decoder

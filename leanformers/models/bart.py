@@ -27,7 +27,8 @@ from torch import nn
 
 from ..cache import DynamicCache, EncoderDecoderCache, decoder_attention_mask
 from ..configuration import PretrainedConfig
-from ..layers import ACT2FN, check_input_ids, classification_loss, padding_mask, sdpa_attention
+from ..layers import (ACT2FN, GradientCheckpointingLayer, check_input_ids, classification_loss, padding_mask,
+                      sdpa_attention)
 from ..modeling import PreTrainedModel
 from ..outputs import (
     BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithCrossAttentions,
@@ -162,7 +163,7 @@ class BartAttention(nn.Module):
         return project(out, self.out_proj), weights
 
 
-class BartEncoderLayer(nn.Module):
+class BartEncoderLayer(GradientCheckpointingLayer):
     def __init__(self, config: BartConfig, layer_idx: int):
         super().__init__()
         dim = config.d_model
@@ -191,7 +192,7 @@ def _mlp(layer, hidden_states):
     return F.dropout(project(x, layer.fc2), p=layer.dropout, training=layer.training)
 
 
-class BartDecoderLayer(nn.Module):
+class BartDecoderLayer(GradientCheckpointingLayer):
     def __init__(self, config: BartConfig, layer_idx: int):
         super().__init__()
         dim, heads = config.d_model, config.decoder_attention_heads
@@ -365,8 +366,9 @@ class BartDecoder(BartPreTrainedModel):
         encoder_mask = None
         if encoder_hidden_states is not None:
             if batch % encoder_hidden_states.shape[0]:
-                raise ValueError(f"The decoder has {batch} rows but the encoder output {encoder_hidden_states.shape[0]}: "
-                                 f"give one encoder row per decoder row (or per group of beams).")
+                raise ValueError(f"The decoder has {batch} rows but the encoder output "
+                                 f"{encoder_hidden_states.shape[0]}: give one encoder row per decoder row (or "
+                                 f"per group of beams).")
             encoder_mask = padding_mask(encoder_attention_mask, *encoder_hidden_states.shape[:2])
 
         all_hidden, all_self, all_cross = (), (), ()

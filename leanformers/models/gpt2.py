@@ -13,7 +13,8 @@ from torch import nn
 
 from ..cache import Cache, DynamicCache, decoder_attention_mask
 from ..configuration import PretrainedConfig
-from ..layers import ACT2FN, check_input_ids, classification_loss, sdpa_attention
+from ..layers import (ACT2FN, GradientCheckpointingLayer, causal_lm_loss, check_input_ids, classification_loss,
+                      sdpa_attention)
 from ..modeling import PreTrainedModel
 from ..projections import project
 from ..outputs import (
@@ -142,7 +143,7 @@ class GPT2MLP(nn.Module):
         return self.dropout(out) if self.training else out  # (dropout is the identity in eval)
 
 
-class GPT2Block(nn.Module):
+class GPT2Block(GradientCheckpointingLayer):
     def __init__(self, config: GPT2Config, layer_idx: int):
         super().__init__()
         inner = config.n_inner if config.n_inner is not None else 4 * config.n_embd
@@ -260,18 +261,6 @@ def _keep_last(hidden_states, logits_to_keep):
     return hidden_states[:, logits_to_keep]
 
 
-def causal_lm_loss(logits, labels, num_items_in_batch=None):
-    """Next-token cross-entropy in float32: position t predicts label t+1; -100 is ignored."""
-    logits = logits.float()
-    labels = F.pad(labels.to(logits.device), (0, 1), value=-100)[..., 1:]
-    reduction = "sum" if num_items_in_batch is not None else "mean"
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
-                           reduction=reduction)
-    if num_items_in_batch is not None:
-        loss = loss / num_items_in_batch
-    return loss
-
-
 class GPT2LMHeadModel(GPT2PreTrainedModel):
     _tied_weights_keys = {"lm_head.weight": "transformer.wte.weight"}
     _supports_generate = True
@@ -301,7 +290,7 @@ class GPT2LMHeadModel(GPT2PreTrainedModel):
         # During generation only the last position's logits are needed: skip the rest of the
         # (vocab x hidden) matmul, the largest single one in the model.
         logits = project(_keep_last(out.last_hidden_state, logits_to_keep), self.lm_head)
-        loss = causal_lm_loss(logits, labels, num_items_in_batch) if labels is not None else None
+        loss = causal_lm_loss(logits, labels, num_items_in_batch=num_items_in_batch) if labels is not None else None
         if not return_dict:
             rest = tuple(v for v in (logits, out.past_key_values, out.hidden_states, out.attentions) if v is not None)
             return ((loss,) + rest) if loss is not None else rest

@@ -6,27 +6,26 @@ Kept apart from llama.py on purpose (one model, one file); module names equal th
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..configuration import PretrainedConfig
 from ..cache import DynamicCache, decoder_attention_mask
-from ..layers import ACT2FN, check_input_ids, classification_loss, sdpa_attention
+from ..layers import (ACT2FN, GradientCheckpointingLayer, causal_lm_loss, check_input_ids, classification_loss,
+                      last_token_logits, sdpa_attention, span_loss, token_classification_loss)
 from ..modeling import PreTrainedModel
 from ..projections import project
-from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
+from ..rope import RopeConfigMixin, RotaryEmbedding, apply_rotary
+from ..outputs import (BaseModelOutputWithPast, CausalLMOutputWithPast, QuestionAnsweringModelOutput,
+                       SequenceClassifierOutputWithPast, TokenClassifierOutput)
 
 __all__ = [
     "Qwen2Config", "Qwen2PreTrainedModel", "Qwen2Model", "Qwen2ForCausalLM", "Qwen2ForSequenceClassification",
+    "Qwen2ForTokenClassification", "Qwen2ForQuestionAnswering",
 ]
 
-_ROPE_TYPES = ("default", "linear", "dynamic", "llama3")
-
-
-class Qwen2Config(PretrainedConfig):
+class Qwen2Config(RopeConfigMixin, PretrainedConfig):
     """The reference's Qwen2Config: same fields, defaults and config.json shape.
 
     As the reference: ``sliding_window`` is set to None unless ``use_sliding_window``, and
@@ -55,9 +54,7 @@ class Qwen2Config(PretrainedConfig):
         self.rms_norm_eps = rms_norm_eps
         self.use_cache = use_cache
         self.tie_word_embeddings = tie_word_embeddings
-        self.rope_parameters = standardize_rope_parameters(
-            rope_parameters, kwargs.pop("rope_scaling", None), kwargs.pop("rope_theta", None),
-            self.default_theta, max_position_embeddings)
+        self._set_rope_parameters(rope_parameters, kwargs)
         self.use_sliding_window = use_sliding_window
         self.sliding_window = sliding_window if use_sliding_window else None
         self.max_window_layers = max_window_layers
@@ -79,123 +76,6 @@ class Qwen2Config(PretrainedConfig):
     def attention_head_dim(self) -> int:
         # Qwen2 configs state no head_dim; a config.json that does (kept as an extra key) wins
         return self.__dict__.get("head_dim") or self.hidden_size // self.num_attention_heads
-
-    # v4 spellings, views of rope_parameters (from_pretrained(..., rope_scaling={...}) sets them)
-    @property
-    def rope_scaling(self):
-        return self.rope_parameters
-
-    @rope_scaling.setter
-    def rope_scaling(self, value):
-        self.rope_parameters = standardize_rope_parameters(
-            None, value, self.rope_parameters["rope_theta"], self.default_theta, self.max_position_embeddings)
-
-    @property
-    def rope_theta(self):
-        return self.rope_parameters["rope_theta"]
-
-    @rope_theta.setter
-    def rope_theta(self, value):
-        self.rope_parameters = {**self.rope_parameters, "rope_theta": value}
-
-
-def standardize_rope_parameters(rope_parameters, rope_scaling, rope_theta, default_theta,
-                                max_position_embeddings) -> dict:
-    """One ``rope_parameters`` dict from v5 ``rope_parameters`` or v4 ``rope_scaling`` + ``rope_theta``."""
-    params = dict(rope_scaling or rope_parameters or {})
-    params.setdefault("rope_theta", rope_theta if rope_theta is not None else default_theta)
-    params.setdefault("rope_type", params.get("type", "default"))
-    rope_type = params["rope_type"]
-    if rope_type not in _ROPE_TYPES:
-        raise ValueError(f"rope_type {rope_type!r} is not supported by this model; supported: {_ROPE_TYPES}.")
-    if rope_type in ("linear", "dynamic", "llama3") and "factor" not in params:
-        raise ValueError(f"rope_parameters of type {rope_type!r} need a 'factor', got {params}.")
-    if rope_type == "llama3":
-        missing = {"low_freq_factor", "high_freq_factor"} - params.keys()
-        if missing:
-            raise ValueError(f"rope_parameters of type 'llama3' need {sorted(missing)}, got {params}.")
-        params.setdefault("original_max_position_embeddings", max_position_embeddings)
-    return params
-
-
-# ---- rotary position embedding ------------------------------------------------------------------
-def rope_inverse_frequencies(config, seq_len: int | None = None) -> torch.Tensor:
-    """inv_freq (float32, head_dim / 2) for the config's rope_type, as the reference computes it."""
-    params = config.rope_parameters
-    rope_type = params["rope_type"]
-    base = params["rope_theta"]
-    dim = config.attention_head_dim
-    exponents = torch.arange(0, dim, 2, dtype=torch.int64).to(torch.float) / dim
-    if rope_type == "dynamic":
-        # NTK-aware: stretch the base once the sequence outgrows the trained context
-        factor = params["factor"]
-        trained = config.max_position_embeddings
-        seq_len = max(seq_len or trained, trained)
-        base = base * ((factor * seq_len / trained) - (factor - 1)) ** (dim / (dim - 2))
-    inv_freq = 1.0 / (base ** exponents)
-    if rope_type == "linear":
-        inv_freq = inv_freq / params["factor"]
-    elif rope_type == "llama3":
-        inv_freq = _llama3_scaling(inv_freq, params)
-    return inv_freq
-
-
-def _llama3_scaling(inv_freq: torch.Tensor, params: dict) -> torch.Tensor:
-    """Qwen2 3.1: long wavelengths are divided by ``factor``, short ones kept, the band between blended."""
-    factor = params["factor"]
-    low, high = params["low_freq_factor"], params["high_freq_factor"]
-    old_context = params["original_max_position_embeddings"]
-    low_freq_wavelen, high_freq_wavelen = old_context / low, old_context / high
-    wavelen = 2 * math.pi / inv_freq
-    scaled = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
-    smooth = (old_context / wavelen - low) / (high - low)
-    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
-    is_medium = ~(wavelen < high_freq_wavelen) * ~(wavelen > low_freq_wavelen)
-    return torch.where(is_medium, smoothed, scaled)
-
-
-class Qwen2RotaryEmbedding(nn.Module):
-    """cos/sin tables for the positions of a forward pass. ``inv_freq`` is a non-persistent buffer:
-    computed here (on the CPU even when parameters are built on meta), never read from checkpoints."""
-
-    def __init__(self, config):
-        super().__init__()
-        self.config = config
-        self.rope_type = config.rope_parameters["rope_type"]
-        self.original_max_seq_len = config.max_position_embeddings
-        self.max_seq_len_cached = config.max_position_embeddings
-        inv_freq = rope_inverse_frequencies(config)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
-        self.register_buffer("original_inv_freq", inv_freq.clone(), persistent=False)
-
-    def _update_dynamic(self, position_ids: torch.Tensor):
-        # as the reference: grow the frequencies past the trained length, go back below it
-        seq_len = int(position_ids.max()) + 1
-        if seq_len > self.max_seq_len_cached:
-            inv_freq = rope_inverse_frequencies(self.config, seq_len).to(self.inv_freq.device)
-            self.register_buffer("inv_freq", inv_freq, persistent=False)
-            self.max_seq_len_cached = seq_len
-        if seq_len < self.original_max_seq_len < self.max_seq_len_cached:
-            self.register_buffer("inv_freq", self.original_inv_freq.to(self.inv_freq.device), persistent=False)
-            self.max_seq_len_cached = self.original_max_seq_len
-
-    @torch.no_grad()
-    def forward(self, x: torch.Tensor, position_ids: torch.Tensor):
-        if self.rope_type == "dynamic":
-            self._update_dynamic(position_ids)
-        freqs = position_ids[..., None].float() * self.inv_freq.to(device=x.device, dtype=torch.float)
-        emb = torch.cat((freqs, freqs), dim=-1)
-        return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
-
-
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: (batch, seq, heads, head_dim); cos/sin: (batch, seq, 1, head_dim)."""
-    return x * cos + rotate_half(x) * sin
 
 
 # ---- blocks -------------------------------------------------------------------------------------
@@ -265,7 +145,7 @@ class Qwen2Attention(nn.Module):
         return project(out, self.o_proj), weights
 
 
-class Qwen2DecoderLayer(nn.Module):
+class Qwen2DecoderLayer(GradientCheckpointingLayer):
     def __init__(self, config, layer_idx: int):
         super().__init__()
         self.self_attn = Qwen2Attention(config, layer_idx)
@@ -280,19 +160,6 @@ class Qwen2DecoderLayer(nn.Module):
         hidden_states = hidden_states + attn_out
         hidden_states = hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
         return hidden_states, weights
-
-
-# ---- loss ---------------------------------------------------------------------------------------
-def causal_lm_loss(logits, labels, vocab_size: int, ignore_index: int = -100, num_items_in_batch=None):
-    """Next-token cross-entropy: position t predicts labels[t + 1]; float32 like the reference."""
-    logits = logits.float()
-    labels = F.pad(labels, (0, 1), value=ignore_index)[..., 1:].to(logits.device)
-    reduction = "sum" if num_items_in_batch is not None else "mean"
-    loss = F.cross_entropy(logits.reshape(-1, vocab_size), labels.reshape(-1), ignore_index=ignore_index,
-                           reduction=reduction)
-    if num_items_in_batch is not None:
-        loss = loss / num_items_in_batch
-    return loss
 
 
 # ---- models -------------------------------------------------------------------------------------
@@ -314,7 +181,7 @@ class Qwen2Model(Qwen2PreTrainedModel):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, self.padding_idx)
         self.layers = nn.ModuleList([Qwen2DecoderLayer(config, i) for i in range(config.num_hidden_layers)])
         self.norm = Qwen2RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
-        self.rotary_emb = Qwen2RotaryEmbedding(config)
+        self.rotary_emb = RotaryEmbedding(config)
         self.post_init()
 
     def get_input_embeddings(self):
@@ -413,7 +280,7 @@ class Qwen2ForCausalLM(Qwen2PreTrainedModel):
         logits = project(hidden_states, self.lm_head)
         loss = None
         if labels is not None:
-            loss = causal_lm_loss(logits, labels, self.config.vocab_size, num_items_in_batch=num_items_in_batch)
+            loss = causal_lm_loss(logits, labels, num_items_in_batch=num_items_in_batch)
         out = CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=outputs.past_key_values,
                                      hidden_states=outputs.hidden_states, attentions=outputs.attentions)
         return out if return_dict else out.to_tuple()
@@ -435,28 +302,75 @@ class Qwen2ForSequenceClassification(Qwen2PreTrainedModel):
                              past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
                              output_attentions=output_attentions, output_hidden_states=output_hidden_states,
                              return_dict=True, **kwargs)
-        logits = self.score(outputs.last_hidden_state)
-        batch = logits.shape[0]
-        pad_id = self.config.pad_token_id
-        if pad_id is None and batch != 1:
-            raise ValueError("Cannot classify a batch of more than one sequence without a padding token: set "
-                             "config.pad_token_id (e.g. to the tokenizer's pad_token_id).")
-        if pad_id is None or input_ids is None:
-            last = torch.full((batch,), -1, device=logits.device, dtype=torch.long)
-        else:
-            # the rightmost non-pad token: works for left and right padding alike
-            non_pad = (input_ids != pad_id).to(logits.device, torch.int32)
-            positions = torch.arange(input_ids.shape[-1], device=logits.device, dtype=torch.int32)
-            last = (positions * non_pad).argmax(-1)
-        pooled = logits[torch.arange(batch, device=logits.device), last]
+        pooled = last_token_logits(self.score(outputs.last_hidden_state), input_ids, self.config.pad_token_id)
         loss = classification_loss(pooled, labels, self.config) if labels is not None else None
         out = SequenceClassifierOutputWithPast(loss=loss, logits=pooled, past_key_values=outputs.past_key_values,
                                                hidden_states=outputs.hidden_states, attentions=outputs.attentions)
         return out if return_dict else out.to_tuple()
 
 
+class Qwen2ForTokenClassification(Qwen2PreTrainedModel):
+    def __init__(self, config: Qwen2Config):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = Qwen2Model(config)
+        dropout = getattr(config, "classifier_dropout", None)
+        dropout = dropout if dropout is not None else getattr(config, "hidden_dropout", None)
+        self.dropout = nn.Dropout(dropout if dropout is not None else 0.1)
+        self.score = nn.Linear(config.hidden_size, config.num_labels,
+                               bias=getattr(config, "token_classification_bias", True))
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
+                inputs_embeds=None, labels=None, use_cache=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None, **kwargs):
+        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        outputs = self.model(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                             past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                             return_dict=True, **kwargs)
+        logits = self.score(self.dropout(outputs.last_hidden_state))
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        out = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                    attentions=outputs.attentions)
+        return out if return_dict else out.to_tuple()
+
+
+class Qwen2ForQuestionAnswering(Qwen2PreTrainedModel):
+    base_model_prefix = "transformer"  # as the reference's checkpoints name the body of this head
+
+    def __init__(self, config: Qwen2Config):
+        super().__init__(config)
+        self.transformer = Qwen2Model(config)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
+                inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None, **kwargs):
+        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        outputs = self.transformer(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                   past_key_values=past_key_values, inputs_embeds=inputs_embeds,
+                                   output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                                   return_dict=True, **kwargs)
+        start_logits, end_logits = self.qa_outputs(outputs.last_hidden_state).split(1, dim=-1)
+        start_logits, end_logits = start_logits.squeeze(-1).contiguous(), end_logits.squeeze(-1).contiguous()
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                           hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+        return out if return_dict else out.to_tuple()
+
+
+# GGUF files (general.architecture) whose weights this file loads; permuted_qk: llama.cpp's converter
+# reordered the Q/K rows for its own RoPE layout (leanformers/gguf undoes it)
+GGUF_ARCHITECTURES = {"qwen2": {}}
+
 TASKS = {
     "base": Qwen2Model,
     "causal-lm": Qwen2ForCausalLM,
     "sequence-classification": Qwen2ForSequenceClassification,
+    "token-classification": Qwen2ForTokenClassification,
+    "question-answering": Qwen2ForQuestionAnswering,
 }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 from . import families, legacy
 from .lazy import LazyLogger
@@ -31,14 +30,6 @@ def _finder(name_or_path, hub_kwargs):
         return resolve_file(name_or_path, filename, required=False, **hub_kwargs)
 
     return find
-
-
-def _added_token_class():
-    from .tokenizer import _backend_tokenizer_class
-
-    backend = _backend_tokenizer_class()
-    return getattr(sys.modules.get(backend.__module__), "AddedToken", None) or __import__(
-        "leanformers.tokenization.engine", fromlist=["AddedToken"]).AddedToken
 
 
 def _to_added_token(value, cls):
@@ -99,7 +90,7 @@ def load_tokenizer(name_or_path, *init_inputs, tokenizer_class=None, **kwargs):
     config_path = find(TOKENIZER_CONFIG_FILE)
     config = read_json(config_path) if config_path else {}
     cls = _pick_class(tokenizer_class, config, find)
-    token_cls = _added_token_class()
+    from .engine import AddedToken as token_cls
 
     init_kwargs = {k: v for k, v in config.items() if k not in ("tokenizer_class", "init_inputs", "auto_map")}
     templates = _read_chat_templates(find, name_or_path, hub_kwargs)
@@ -189,6 +180,11 @@ def _build_state(cls, file_state, added_list, init_kwargs, find, name_or_path) -
         return file_state if family is None else family.rebuild_state(file_state, init_kwargs)
     if family is None:  # the generic class: guess the family from the files present (the class stays generic)
         family = families.guess_from_files(find)
+        if family is not None and family.only_as_itself:
+            found = [f for f in family.legacy_files + tuple(family.vocab_files_names.values()) if find(f)]
+            raise OSError(f"{os.fspath(name_or_path)!r} holds {family.__name__} files ({sorted(set(found))}), which "
+                          f"only {family.__name__} reads faithfully: load it with {family.__name__}.from_pretrained(), "
+                          f"or name it in tokenizer_config.json (\"tokenizer_class\") or config.json (model_type).")
     if family is None:
         raise OSError(
             f"Can't load a tokenizer from {os.fspath(name_or_path)!r}: it holds no tokenizer.json and none of "

@@ -441,7 +441,15 @@ class Tokenizer:
         if t is not None:
             return t
         t = self._added.by_id.get(id)
-        return t.content if t is not None else self._model.id_to_token(id)
+        if t is not None:
+            return t.content
+        t = self._model.id_to_token(id)
+        if t is None and not 0 <= id < 1 << 32:
+            # The reference cannot even take these (its ids are u32: OverflowError); ids from the
+            # vocabulary's size up to 2**32 - 1 it skips silently when decoding, and so do we.
+            raise OverflowError(f"token id {id} is not a valid id: ids are 0 to {self.get_vocab_size() - 1} "
+                                f"for this tokenizer (vocabulary size {self.get_vocab_size()}, added tokens included)")
+        return t
 
     def get_vocab(self, with_added_tokens: bool = True) -> dict:
         vocab = self._model.get_vocab()

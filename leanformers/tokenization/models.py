@@ -14,6 +14,7 @@ from .schema import field, registry
 __all__ = ["Model", "WordPiece", "BPE", "Unigram", "WordLevel", "model_from_dict"]
 
 _CACHE_LIMIT = 100_000
+_CACHE_WORD_LIMIT = 256
 
 
 class Model:
@@ -27,6 +28,8 @@ class Model:
         hit = self._cache.get(word)
         if hit is None:
             hit = self._tokenize(word)
+            if len(word) > _CACHE_WORD_LIMIT:  # long words rarely repeat; keep memory bounded
+                return hit
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
             self._cache[word] = hit
@@ -213,6 +216,25 @@ class BPE(Model):
             if i is not None:
                 return (i,), (word,), ((0, len(word)),)
         prefix, suffix = self.continuing_subword_prefix, self.end_of_word_suffix
+        ids = None if prefix or suffix else list(map(vocab.get, word))
+        if ids is not None and None not in ids:  # every character is a token (byte-level BPE)
+            spans = list(zip(range(len(word)), range(1, len(word) + 1)))
+        else:
+            ids, spans = self._symbols(word)
+        merges = self._merge_map
+        if merges is None:
+            merges = self._merge_map = self._build_merges()
+        if len(ids) <= _SCAN_LIMIT:
+            _merge_scan(ids, spans, merges)
+        else:
+            ids, spans = _merge_heap(ids, spans, merges)
+        return tuple(ids), tuple(map(self._vocab_r.__getitem__, ids)), tuple(spans)
+
+    def _symbols(self, word):
+        """The word's starting symbols: (ids, spans) of its characters (with the continuing-subword
+        prefix and end-of-word suffix), bytes (`byte_fallback`) or unk runs for unknown ones."""
+        vocab = self.vocab
+        prefix, suffix = self.continuing_subword_prefix, self.end_of_word_suffix
         ids, spans = [], []
         unk = None  # pending unknown run: [id, start, end]
         last = len(word) - 1
@@ -249,23 +271,7 @@ class BPE(Model):
         if unk is not None:
             ids.append(unk[0])
             spans.append((unk[1], unk[2]))
-        merges = self._merge_map
-        if merges is None:
-            merges = self._merge_map = self._build_merges()
-        while len(ids) > 1:
-            best = None
-            best_i = -1
-            for k in range(len(ids) - 1):
-                m = merges.get((ids[k], ids[k + 1]))
-                if m is not None and (best is None or m[0] < best[0]):
-                    best = m
-                    best_i = k
-            if best is None:
-                break
-            ids[best_i:best_i + 2] = [best[1]]
-            spans[best_i:best_i + 2] = [(spans[best_i][0], spans[best_i + 1][1])]
-        vr = self._vocab_r
-        return tuple(ids), tuple(vr[i] for i in ids), tuple(spans)
+        return ids, spans
 
     def to_dict(self):
         return {
@@ -297,6 +303,81 @@ class BPE(Model):
             fuse_unk=field(d, "fuse_unk", n, bool, False), byte_fallback=field(d, "byte_fallback", n, bool, False),
             ignore_merges=field(d, "ignore_merges", n, bool, False),
         )
+
+
+# Up to this many symbols a word is merged by rescanning its pairs after each merge (quadratic, but
+# the least overhead per merge); longer words go through the priority queue. Measured on GPT-2's
+# merges and English words: the scan is faster up to ~12 symbols (1.3 vs 4.6 us at 2), the queue
+# beyond (17 vs 21 us at 16, 57 vs 135 us at 48).
+_SCAN_LIMIT = 12
+
+
+def _merge_scan(ids: list, spans: list, merges: dict) -> None:
+    """Merge in place: the lowest-ranked pair, leftmost first, until none applies."""
+    while len(ids) > 1:
+        best = None
+        best_i = -1
+        for k in range(len(ids) - 1):
+            m = merges.get((ids[k], ids[k + 1]))
+            if m is not None and (best is None or m[0] < best[0]):
+                best = m
+                best_i = k
+        if best is None:
+            return
+        ids[best_i:best_i + 2] = [best[1]]
+        spans[best_i:best_i + 2] = [(spans[best_i][0], spans[best_i + 1][1])]
+
+
+def _merge_heap(ids: list, spans: list, merges: dict):
+    """The reference's merge loop, near-linear on long words: a heap of candidate merges, lowest
+    rank first and then leftmost, over a doubly linked list of symbols. A popped candidate is stale
+    when its left symbol was absorbed, is now last, or its pair changed. (The reference detects a
+    changed pair by the merged id; symbols only grow, so a changed pair never merges into the same
+    token, and comparing the rank, which names one merge, is the same test.)
+    Candidates are single ints, rank << 32 | position, which the heap compares fastest."""
+    import heapq
+
+    n = len(ids)
+    ids = list(ids)
+    ends = [e for _, e in spans]
+    nxt = list(range(1, n + 1))
+    prv = list(range(-1, n - 1))
+    alive = [True] * n
+    get = merges.get
+    heap = []
+    for k, m in enumerate(map(get, zip(ids, ids[1:]))):
+        if m is not None:
+            heap.append(m[0] << 32 | k)
+    heapq.heapify(heap)
+    pop, push = heapq.heappop, heapq.heappush
+    mask = (1 << 32) - 1
+    while heap:
+        top = pop(heap)
+        pos = top & mask
+        if not alive[pos]:
+            continue
+        right = nxt[pos]
+        if right >= n:
+            continue
+        m = get((ids[pos], ids[right]))
+        if m is None or m[0] != top >> 32:
+            continue
+        new_id = ids[pos] = m[1]
+        ends[pos] = ends[right]
+        alive[right] = False
+        after = nxt[pos] = nxt[right]
+        before = prv[pos]
+        if before >= 0:
+            m = get((ids[before], new_id))
+            if m is not None:
+                push(heap, m[0] << 32 | before)
+        if after < n:
+            prv[after] = pos
+            m = get((new_id, ids[after]))
+            if m is not None:
+                push(heap, m[0] << 32 | pos)
+    keep = [k for k in range(n) if alive[k]]
+    return [ids[k] for k in keep], [(spans[k][0], ends[k]) for k in keep]
 
 
 class Unigram(Model):

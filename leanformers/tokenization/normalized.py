@@ -11,8 +11,8 @@ mapping of ASCII), so a Piece keeps `align=None` for "character i is original ch
 only builds the per-character list when a transformation changes lengths.
 
 Also here: the character classes the components share (Rust's `char::is_whitespace`, BERT
-punctuation, ...), the byte-level alphabet, and splitting a Piece by matches with one of the five
-delimiter behaviours.
+punctuation, ...; the Unicode data itself is the reference's, see unicode_tables.py), the byte-level
+alphabet, and splitting a Piece by matches with one of the five delimiter behaviours.
 """
 
 from __future__ import annotations
@@ -160,20 +160,16 @@ class Piece:
 
 
 # ---- character classes ----------------------------------------------------------------------
-# Rust's char::is_whitespace: the Unicode White_Space property.
+# Rust's char::is_whitespace: the Unicode White_Space property (a test checks it against the tables).
 WHITESPACE_CHARS = (
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
     "\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 WHITESPACE = frozenset(WHITESPACE_CHARS)
 WS_CLASS = "".join(f"\\u{ord(c):04x}" for c in WHITESPACE_CHARS)  # for regex character classes
-ASCII_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-# BERT punctuation: ASCII punctuation or any Unicode P* category.
-PUNCT_CLASS = r"\p{P}" + "".join("\\" + c for c in ASCII_PUNCT)  # each one escaped, for [...]
-
-
-def is_whitespace(c: str) -> bool:
-    return c in WHITESPACE
+# BERT punctuation (ASCII punctuation or the reference's Unicode P* categories), for [...] in a
+# unicode_tables.TablePattern.
+PUNCT_CLASS = r"\p{bert_punctuation}"
 
 
 # ---- byte-level alphabet (GPT-2): every byte is shown as a printable character --------------

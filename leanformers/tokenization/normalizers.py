@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import struct
-import unicodedata
 
+from . import unicode_tables
 from .lazy import LazyPattern
 from .normalized import WS_CLASS, WHITESPACE, Piece
 from .schema import Component, ComponentSequence, field, make_pattern, pattern_to_json, registry
+from .unicode_tables import TablePattern
 
 __all__ = [
     "Normalizer", "NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Strip", "StripAccents", "Replace",
@@ -39,10 +40,8 @@ class Normalizer(Component):
 
 
 # ---- Unicode normalization forms --------------------------------------------------------------
-def _is_hangul_jamo_vt(c: str) -> bool:
-    return 0x1161 <= ord(c) <= 0x11C2
-
-
+# The reference's decompositions, combining classes and compositions (unicode_tables), not Python's
+# unicodedata, whose Unicode version differs.
 def _unicode_normalize(piece: Piece, form: str) -> None:
     """Apply a Unicode normalization form, aligning like the reference: each character's
     decomposition is (first char, change 0) + (others, change 1); canonical reordering moves the
@@ -51,68 +50,61 @@ def _unicode_normalize(piece: Piece, form: str) -> None:
     text = piece.text
     if text.isascii():
         return
-    target = unicodedata.normalize(form, text)
-    if target == text:
-        return
-    decompose = "NFD" if form in ("NFD", "NFC") else "NFKD"
+    compat = form in ("NFKD", "NFKC")
+    table = unicode_tables.decompositions(compat)
+    ccc = unicode_tables.combining_classes()
+    composes = form in ("NFC", "NFKC")
+    if text.translate(table) == text and ccc.keys().isdisjoint(text) and (
+            not composes or unicode_tables.second_of_pair().isdisjoint(text)):
+        return  # nothing decomposes, reorders (every character is a starter) or composes
     pairs = []
     for c in text:
-        d = unicodedata.normalize(decompose, c) if not c.isascii() else c
-        pairs.append((d[0], 0))
-        pairs.extend((x, 1) for x in d[1:])
+        d = table.get(ord(c))
+        if d is None:
+            pairs.append((c, 0))
+        else:
+            pairs.append((d[0], 0))
+            pairs.extend((x, 1) for x in d[1:])
     # canonical ordering: stable sort of each run of combining characters by class
     k = 0
     while k < len(pairs):
-        if unicodedata.combining(pairs[k][0]):
+        if pairs[k][0] in ccc:
             j = k
-            while j < len(pairs) and unicodedata.combining(pairs[j][0]):
+            while j < len(pairs) and pairs[j][0] in ccc:
                 j += 1
-            pairs[k:j] = sorted(pairs[k:j], key=lambda p: unicodedata.combining(p[0]))
+            if j - k > 1:
+                pairs[k:j] = sorted(pairs[k:j], key=lambda p: ccc[p[0]])
             k = j
         else:
             k += 1
-    if form in ("NFC", "NFKC"):
-        pairs = _compose(pairs)
-    if "".join(c for c, _ in pairs) != target:  # unusual input: keep the text right, align roughly
-        n = len(text)
-        piece.set_text_mapped(target, [min(k, n - 1) for k in range(len(target))])
+    if composes:
+        pairs = _compose(pairs, ccc)
+    if len(pairs) == len(text) and all(c == p[0] for c, p in zip(text, pairs)):
         return
     piece.transform(pairs, 0)
 
 
-def _compose(pairs: list) -> list:
-    segments = []
-    for ch, change in pairs:
-        if segments:
-            seg = "".join(c for c, _ in segments[-1])
-            if unicodedata.combining(ch) or _is_hangul_jamo_vt(ch) or \
-                    len(unicodedata.normalize("NFC", seg + ch)) <= len(unicodedata.normalize("NFC", seg)):
-                segments[-1].append((ch, change))
-                continue
-        segments.append([(ch, change)])
+def _compose(pairs: list, ccc: dict) -> list:
+    """Canonical composition of (char, change) pairs: a character joins the last starter when no
+    character between them has a class as high as its own; a composite carries the changes of what
+    it absorbed (each absorbed character, removed, counts one less)."""
+    compose = unicode_tables.compose
     out = []
-    for seg in segments:
-        composed = unicodedata.normalize("NFC", "".join(c for c, _ in seg))
-        if len(composed) == len(seg):
-            out.extend(seg)
-            continue
-        kept = []
-        pos = 1
-        absorbed_changes = 0
-        absorbed = 0
-        for ch in composed[1:]:
-            while pos < len(seg) and seg[pos][0] != ch:
-                absorbed_changes += seg[pos][1]
-                absorbed += 1
-                pos += 1
-            if pos < len(seg):
-                kept.append(seg[pos])
-                pos += 1
-        for _, change in seg[pos:]:
-            absorbed_changes += change
-            absorbed += 1
-        out.append((composed[0], seg[0][1] + absorbed_changes - absorbed))
-        out.extend(kept)
+    starter = -1  # index in `out` of the last starter, or -1
+    last_class = -1  # class of the last character kept after the starter (-1: none yet)
+    for ch, change in pairs:
+        cls = ccc.get(ch, 0)
+        if starter >= 0 and (last_class == -1 or (last_class < cls)):
+            composite = compose(out[starter][0], ch)
+            if composite is not None:
+                out[starter] = (composite, out[starter][1] + change - 1)
+                continue
+        if cls == 0:
+            starter = len(out)
+            last_class = -1
+        else:
+            last_class = cls
+        out.append((ch, change))
     return out
 
 
@@ -152,13 +144,13 @@ def lowercase(piece: Piece) -> None:
     if text.isascii():
         piece.text = text.lower()
         return
-    # Python's str.lower applies the Final_Sigma rule; the reference lowercases char by char.
-    if "Σ" not in text:
-        low = text.lower()
-        if len(low) == len(text):  # lower-casing never shrinks, so this is 1:1
-            piece.text = low
-            return
-    piece.expand([c.lower() for c in text])
+    # Rust's to_lowercase, character by character (no Final_Sigma rule, the reference's Unicode)
+    table = unicode_tables.lowercase_map()
+    low = text.translate(table)
+    if len(low) == len(text):  # every character became one character: alignment kept
+        piece.text = low
+        return
+    piece.expand([table.get(ord(c), c) for c in text])
 
 
 class Lowercase(Normalizer):
@@ -187,7 +179,6 @@ class Strip(Normalizer):
         return cls(field(d, "strip_left", "Strip", bool), field(d, "strip_right", "Strip", bool))
 
 
-_MARKS = LazyPattern(r"\p{M}")
 _GRAPHEME = LazyPattern(r"\X")
 
 
@@ -199,9 +190,10 @@ class StripAccents(Normalizer):
 
     def normalize(self, piece):
         text = piece.text
-        if text.isascii() or not _MARKS.search(text):
+        marks = unicode_tables.char_set("combining_marks")
+        if text.isascii() or marks.isdisjoint(text):
             return
-        piece.expand(["" if _MARKS.match(c) else c for c in text])
+        piece.expand(["" if c in marks else c for c in text])
 
 
 class Replace(Normalizer):
@@ -256,21 +248,19 @@ class ByteLevel(Normalizer):
 # ---- BERT ----------------------------------------------------------------------------------------
 # clean_text removes NUL, U+FFFD and control characters (Cc, Cf, Co, Cs except \t \n \r) and turns
 # every whitespace into a plain space.
-_BERT_CLEAN = LazyPattern(r"[\p{Cc}\p{Cf}\p{Co}\p{Cs}\ufffd" + WS_CLASS.replace(r"\u0020", "") + "]")
-_BERT_REMOVE = LazyPattern(r"[\p{Cf}\p{Co}\p{Cs}\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_BERT_CLEAN = TablePattern(r"[\p{bert_removed}" + WS_CLASS.replace(r"\u0020", "") + "]")
 _CJK = (
     r"\U00004E00-\U00009FFF\U00003400-\U00004DBF\U00020000-\U0002A6DF\U0002A700-\U0002B73F\U0002B740-\U0002B81F"
     r"\U0002B920-\U0002CEAF\U0000F900-\U0000FAFF\U0002F800-\U0002FA1F"
 )
 _CJK_RE = LazyPattern(f"[{_CJK}]")
-_NONSPACING = LazyPattern(r"\p{Mn}")
 
 
 def _clean_char(c: str) -> str:
     """BertNormalizer's clean_text for one character: whitespace -> " ", control characters -> ""."""
     if c in "\t\n\r":
         return " "
-    if _BERT_REMOVE.match(c):
+    if c in unicode_tables.char_set("bert_removed"):
         return ""
     return " " if c in WHITESPACE else c
 
@@ -307,8 +297,9 @@ class BertNormalizer(Normalizer):
             piece.expand([" " + c + " " if _CJK_RE.match(c) else c for c in piece.text])
         if self._strip:
             _unicode_normalize(piece, "NFD")
-            if _NONSPACING.search(piece.text):
-                piece.expand(["" if _NONSPACING.match(c) else c for c in piece.text])
+            nonspacing = unicode_tables.char_set("bert_nonspacing")
+            if not nonspacing.isdisjoint(piece.text):
+                piece.expand(["" if c in nonspacing else c for c in piece.text])
         if self.lowercase:
             lowercase(piece)
 

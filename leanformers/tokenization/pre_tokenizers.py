@@ -8,7 +8,6 @@ reference's PreTokenizedString. Word-finding is one precompiled `regex` scan per
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from .lazy import LazyPattern
 from .normalized import (
@@ -16,6 +15,7 @@ from .normalized import (
     regex_matches, split_piece,
 )
 from .schema import Component, ComponentSequence, field, make_pattern, pattern_to_json, registry
+from .unicode_tables import TablePattern, script_of
 
 __all__ = [
     "PreTokenizer", "ByteLevel", "Metaspace", "Whitespace", "WhitespaceSplit", "BertPreTokenizer", "Punctuation",
@@ -24,12 +24,13 @@ __all__ = [
 ]
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-_GPT2_RE = LazyPattern(GPT2_PATTERN)
-_WHITESPACE_RE = LazyPattern(rf"\w+|[^\w{WS_CLASS}]+")
+# (TablePattern: the classes are the reference's own, for every code point; see unicode_tables.py)
+_GPT2_RE = TablePattern(GPT2_PATTERN)
+_WHITESPACE_RE = TablePattern(rf"[\p{{regex_crate_word}}]+|[^\p{{regex_crate_word}}{WS_CLASS}]+")
 _WHITESPACE_SPLIT_RE = LazyPattern(rf"[^{WS_CLASS}]+")
-_BERT_RE = LazyPattern(rf"[^{WS_CLASS}{PUNCT_CLASS}]+|[{PUNCT_CLASS}]")
-_PUNCT_RE = LazyPattern(rf"[{PUNCT_CLASS}]")
-_DIGIT_RE = LazyPattern(r"\p{N}")
+_BERT_RE = TablePattern(rf"[^{WS_CLASS}{PUNCT_CLASS}]+|[{PUNCT_CLASS}]")
+_PUNCT_RE = TablePattern(rf"[{PUNCT_CLASS}]")
+_DIGIT_RE = TablePattern(r"[\p{numeric}]")
 
 
 class PreTokenizer(Component):
@@ -322,49 +323,12 @@ class FixedLength(PreTokenizer):
 _SCRIPT_CACHE: dict = {}
 
 
-def _script_of(c: str) -> str:
-    """The character's Unicode script, with the reference's fixes: Hiragana, Katakana and the
-    prolonged sound mark count as Han, and a plain space belongs to any script."""
+def _script_of(c: str) -> int:
+    """The character's script as the reference's UnicodeScripts sees it (a number; 0: any script)."""
     s = _SCRIPT_CACHE.get(c)
     if s is None:
-        if c == " ":
-            s = "Any"
-        elif c == "\u30fc":
-            s = "Han"
-        else:
-            s = _lookup_script(c)
-            if s == "Unknown":  # characters the reference's script table lacks belong to any script
-                s = "Any"
-            elif s in ("Hiragana", "Katakana"):
-                s = "Han"
-        _SCRIPT_CACHE[c] = s
+        s = _SCRIPT_CACHE[c] = script_of(c)
     return s
-
-
-_SCRIPT_PROBES = {}
-
-
-def _lookup_script(c: str) -> str:
-    import regex
-
-    for name in ("Latin", "Common", "Inherited", "Han", "Hiragana", "Katakana", "Cyrillic", "Greek", "Arabic",
-                 "Hebrew", "Devanagari", "Thai", "Hangul", "Bengali", "Tamil", "Georgian", "Armenian", "Ethiopic"):
-        probe = _SCRIPT_PROBES.get(name)
-        if probe is None:
-            probe = _SCRIPT_PROBES[name] = regex.compile(rf"\p{{Script={name}}}")
-        if probe.match(c):
-            return name
-    try:
-        m = regex.match(r"\p{Script=Unknown}", c)
-        if m:
-            return "Unknown"
-    except regex.error:
-        pass
-    # a script outside the common list: name it by the character's Unicode name prefix
-    try:
-        return unicodedata.name(c).split()[0]
-    except ValueError:
-        return "Unknown"
 
 
 class UnicodeScripts(PreTokenizer):
@@ -376,9 +340,8 @@ class UnicodeScripts(PreTokenizer):
         last = None
         for i, c in enumerate(text):
             script = _script_of(c)
-            if script != "Any" and last != "Any" and last != script:
+            if script and last != script:
                 cuts.append(i)
-            if script != "Any":
                 last = script
         cuts.append(len(text))
         return [piece.slice(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]

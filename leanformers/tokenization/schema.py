@@ -18,12 +18,7 @@ class Regex:
         if not isinstance(pattern, str):
             raise TypeError(f"Regex pattern must be a string, got {type(pattern).__name__}")
         self.pattern = pattern
-        import regex
-
-        try:
-            self.compiled = regex.compile(pattern)
-        except regex.error as exc:
-            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        self.compiled = _compile(pattern)
 
     def __repr__(self):
         return f"Regex({self.pattern!r})"
@@ -120,6 +115,21 @@ class ComponentSequence:
         return cls([cls.item_from_dict(x) for x in field(d, cls.items_key, f"Sequence {cls.kind}", list)])
 
 
+def _compile(pattern: str):
+    """A tokenizer.json regex, its Unicode classes (\\p{L}, \\s, ...) those of the reference's Oniguruma
+    (unicode_tables.TablePattern), checked now so that a bad one fails at load."""
+    import regex
+
+    from .unicode_tables import TablePattern
+
+    compiled = TablePattern(pattern)
+    try:
+        compiled.pattern_for("")
+    except regex.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+    return compiled
+
+
 def make_pattern(pattern, component: str):
     """(json form, compiled regex) from a str (literal), Regex, or the JSON form."""
     import regex
@@ -133,9 +143,9 @@ def make_pattern(pattern, component: str):
             return make_pattern(pattern["String"], component)
         if "Regex" in pattern and isinstance(pattern["Regex"], str):
             try:
-                return {"Regex": pattern["Regex"]}, regex.compile(pattern["Regex"])
-            except regex.error as exc:
-                raise ValueError(f"{component}: invalid regular expression {pattern['Regex']!r}: {exc}") from None
+                return {"Regex": pattern["Regex"]}, _compile(pattern["Regex"])
+            except ValueError as exc:
+                raise ValueError(f"{component}: {exc}") from None
     raise ValueError(f"{component}: field 'pattern' must be {{\"String\": ...}} or {{\"Regex\": ...}}, got {pattern!r:.80}")
 
 

@@ -10,12 +10,11 @@ padding/truncation sides, decoding cleanup, chat templates and `save_pretrained`
 from __future__ import annotations
 
 import copy
-import json
 import os
-import sys
 from collections.abc import Mapping
 
 from .batch_encoding import BatchEncoding, CharSpan, TokenSpan  # noqa: F401  (re-exported)
+from .engine import AddedToken, Tokenizer as Engine
 from .special_tokens import SpecialTokensMixin
 from . import files
 from .lazy import LazyLogger
@@ -35,27 +34,9 @@ _TEXT_INPUT_HELP = (
 )
 
 
-def _backend_tokenizer_class():
-    """The engine class used to build tokenizers from tokenizer.json (a seam tests may swap)."""
-    from .engine import Tokenizer
-
-    return Tokenizer
-
-
-def engine_from_state(state: dict, cls=None):
-    """An engine built from a tokenizer.json dict. Our engine takes the dict as it is; a JSON round
-    trip (for engines that only read strings) costs as much as the build itself on a 50k vocabulary."""
-    cls = cls or _backend_tokenizer_class()
-    from_dict = getattr(cls, "from_dict", None)
-    if from_dict is not None:
-        return from_dict(state)
-    return cls.from_str(json.dumps(state))
-
-
-def engine_state(engine) -> dict:
-    """The tokenizer.json dict of an engine."""
-    to_dict = getattr(engine, "to_dict", None)
-    return to_dict() if to_dict is not None else json.loads(engine.to_str())
+def engine_from_state(state: dict) -> Engine:
+    """An engine built from a tokenizer.json dict (taken as it is: no JSON round trip)."""
+    return Engine.from_dict(state)
 
 
 def _is_text_input(value) -> bool:
@@ -118,7 +99,7 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
     """A tokenizer backed by a tokenizer.json engine, with the reference's calling conventions.
 
     Build one with `from_pretrained(name_or_path)`, or directly from an engine object
-    (`tokenizer_object=`) or a file (`tokenizer_file=`) plus the tokenizer_config.json settings as kwargs.
+    (`tokenizer_object=`: ours, or a `tokenizers.Tokenizer`, converted through its JSON) or a file (`tokenizer_file=`) plus the tokenizer_config.json settings as kwargs.
     """
 
     vocab_files_names: dict[str, str] = {}
@@ -138,10 +119,18 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
             kwargs.setdefault(name, value)
         if _engine is not None:  # built by from_pretrained for this tokenizer alone: no copy needed
             backend = _engine
-        elif tokenizer_object is not None:
+        elif isinstance(tokenizer_object, Engine):
             backend = copy.deepcopy(tokenizer_object)
+        elif tokenizer_object is not None:
+            to_str = getattr(tokenizer_object, "to_str", None)  # e.g. a `tokenizers.Tokenizer`: read its JSON
+            if to_str is None:
+                raise TypeError(
+                    f"tokenizer_object must be a leanformers.tokenization.engine.Tokenizer or an object with "
+                    f"to_str() giving its tokenizer.json (a `tokenizers.Tokenizer`), got {type(tokenizer_object).__name__}"
+                )
+            backend = Engine.from_str(to_str())
         elif tokenizer_file is not None:
-            backend = _backend_tokenizer_class().from_file(os.fspath(tokenizer_file))
+            backend = Engine.from_file(os.fspath(tokenizer_file))
         else:
             backend = self._build_backend_from_kwargs(kwargs)
             if backend is None:
@@ -152,7 +141,6 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
         self._tokenizer = backend
         self._applied_settings = None  # (truncation, padding) last pushed to the engine; None = unknown
         self._split_engine = None  # the engine used with split_special_tokens=True, built on first use
-        self._special_switch_on = False  # whether the engine's own encode_special_tokens switch is set
 
         # tokenizer.json may carry default truncation / padding: the reference turns them into tokenizer
         # defaults (sides, pad token) but applies its own settings on every call.
@@ -197,7 +185,6 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
         self.chat_template = template
         self.verbose = kwargs.pop("verbose", False)
         self.deprecation_warnings = {}
-        self._model_type_name = None
         self._layout = None
         self._register_special_tokens_in_backend()
         processor = getattr(backend, "post_processor", _MISSING)
@@ -230,46 +217,23 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
     def is_fast(self) -> bool:
         return True
 
-    def _engine_json(self) -> dict:
-        return engine_state(self._tokenizer)
-
     def _post_processor_json(self):
-        processor = getattr(self._tokenizer, "post_processor", None)
-        if processor is None:
-            return None
-        if hasattr(processor, "to_dict"):  # our engine's components
-            return processor.to_dict()
-        return self._engine_json().get("post_processor")
+        processor = self._tokenizer.post_processor
+        return None if processor is None else processor.to_dict()
 
     def _set_post_processor_json(self, processor: dict | None):
-        if self._is_own_engine():
-            # Swap the one component instead of rebuilding the whole engine (vocabulary included).
-            from .processors import post_processor_from_dict
+        # Swap the one component instead of rebuilding the whole engine (vocabulary included).
+        from .processors import post_processor_from_dict
 
-            self._tokenizer.post_processor = post_processor_from_dict(processor)
-            self._engine_changed()
-            return
-        state = self._engine_json()
-        state["post_processor"] = processor
-        self._replace_backend(state)
-
-    def _is_own_engine(self) -> bool:
-        return type(self._tokenizer).__module__ == f"{__package__}.engine"
-
-    def _replace_backend(self, state: dict):
-        self._tokenizer = engine_from_state(state, type(self._tokenizer))
-        self._special_switch_on = False
+        self._tokenizer.post_processor = post_processor_from_dict(processor)
         self._engine_changed()
 
     def _added_token(self, content, **flags):
-        """An AddedToken of the engine's own class (the engine only accepts its own)."""
-        cls = getattr(sys.modules.get(type(self._tokenizer).__module__), "AddedToken", None)
-        if cls is None:
-            from .engine import AddedToken as cls
+        """An AddedToken of the engine's class (the engine only accepts its own)."""
         if not isinstance(content, str):  # an AddedToken from anywhere: copy its flags
             flags = {k: getattr(content, k) for k in ("single_word", "lstrip", "rstrip", "normalized", "special")}
             content = content.content
-        return cls(content, **flags)
+        return AddedToken(content, **flags)
 
     @property
     def vocab_size(self) -> int:
@@ -301,13 +265,7 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
         return self.added_tokens_encoder
 
     def _model_type(self) -> str:
-        if self._model_type_name is None:
-            model = getattr(self._tokenizer, "model", None)
-            name = type(model).__name__ if model is not None else ""
-            if name not in ("BPE", "WordPiece", "Unigram", "WordLevel"):
-                name = self._engine_json().get("model", {}).get("type", "")
-            self._model_type_name = name
-        return self._model_type_name
+        return type(self._tokenizer.model).__name__  # "BPE", "WordPiece", "Unigram" or "WordLevel"
 
     def _apply_settings(self, truncation: dict | None, padding: dict | None, engine=None):
         # Reconfigure the engine only when the settings change: batches in a loop pay nothing.
@@ -548,21 +506,14 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
     def _engine_for(self, split_special_tokens: bool):
         """The engine for this call. With split_special_tokens=True special tokens written in the text are
         not matched, so "[SEP]" is tokenized like any other text (non-special added tokens still match)."""
-        engine = self._tokenizer
-        if not split_special_tokens and not self._special_switch_on:
-            return engine
-        if hasattr(engine, "encode_special_tokens"):  # an engine with the switch (`tokenizers` has it)
-            engine.encode_special_tokens = bool(split_special_tokens)
-            self._special_switch_on = bool(split_special_tokens)
-            return engine
         if not split_special_tokens:
-            return engine
+            return self._tokenizer
         if self._split_engine is None:
-            # Ours has no switch: a copy whose added vocabulary keeps only the non-special tokens. Its
-            # model, post-processor (which refers to special tokens by id) and decoder are the same.
-            state = self._engine_json()
+            # A copy whose added vocabulary keeps only the non-special tokens. Its model, post-processor
+            # (which refers to special tokens by id) and decoder are the same.
+            state = self._tokenizer.to_dict()
             state["added_tokens"] = [t for t in state.get("added_tokens", []) if not t.get("special")]
-            self._split_engine = engine_from_state(state, type(self._tokenizer))
+            self._split_engine = engine_from_state(state)
         return self._split_engine
 
     def _warn_if_too_long(self, all_ids):

@@ -1,4 +1,4 @@
-"""Llama against the reference (tests in decoder_parity.py): GQA, every RoPE scaling type, tied and
+"""Llama against the reference (tests in decoder_parity.py): GQA, every RoPE type, tied and
 untied embeddings, attention/MLP biases and an explicit head_dim; plus config errors."""
 
 import pytest
@@ -17,6 +17,12 @@ VARIANTS = {
                                         "high_freq_factor": 4.0, "original_max_position_embeddings": 16,
                                         "rope_theta": 500000.0}},
     "bias-head-dim": {"attention_bias": True, "mlp_bias": True, "head_dim": 16},
+    # the shared RoPE module's other types; original_max_position_embeddings below the test lengths
+    "rope-yarn": {"rope_parameters": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8,
+                                      "rope_theta": 10000.0}},
+    "rope-longrope": {"rope_parameters": {"rope_type": "longrope", "original_max_position_embeddings": 8,
+                                          "short_factor": [1.0, 1.2, 1.5, 2.0], "long_factor": [1.0, 2.0, 4.0, 8.0],
+                                          "rope_theta": 10000.0}},
 }
 
 
@@ -71,4 +77,4 @@ def test_rope_buffers_are_real_and_not_saved(checkpoints):
 
 @pytest.fixture
 def generate_variants():
-    return [VARIANTS[name] for name in ["gqa", "rope-dynamic"]]
+    return [VARIANTS[name] for name in ["gqa", "rope-dynamic", "rope-longrope"]]

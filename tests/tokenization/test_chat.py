@@ -121,3 +121,69 @@ def test_chat_errors(backend, folder):
     tok.chat_template = None
     with pytest.raises(ValueError, match="chat_template is not set"):
         tok.apply_chat_template(CHAT)
+
+
+# Templates that would exhaust memory or time if nothing stopped them (each one is stopped within
+# milliseconds to a second; without the bounds the first builds 3 GB, the loops run 10**10 times).
+HOSTILE_TEMPLATES = {
+    "repeat-string": ("{{ 'a' * 10**8 * 30 }}", "repetition with '\\*'"),
+    "repeat-list": ("{{ ([1] * 10**9) | length }}", "repetition"),
+    "doubling-tilde": ("{% set ns = namespace(x='ab') %}{% for i in range(60) %}{% set ns.x = ns.x ~ ns.x %}"
+                       "{% endfor %}{{ ns.x }}", "'~' would hold"),
+    "doubling-plus": ("{% set ns = namespace(x='ab') %}{% for i in range(60) %}{% set ns.x = ns.x + ns.x %}"
+                      "{% endfor %}{{ ns.x }}", "'\\+' would hold"),
+    "nested-loops": ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                     "loops ran more than 5,000,000 iterations"),
+    "output": ("{% for i in range(100000) %}{% for j in range(1000) %}{{ 'abcdefghij' }}{% endfor %}{% endfor %}",
+               "the rendered text would hold"),
+    "set-block": ("{% set x %}{% for i in range(100000) %}{{ 'a' * 1000 }}{% endfor %}{% endset %}{{ x }}",
+                  "the rendered text"),
+    "ljust": ("{{ 'a'.ljust(10**10) }}", "ljust"),
+    "center-filter": ("{{ 'a' | center(10**10) }}", "center"),
+    "format-width": ("{{ '{:10000000000}'.format(1) }}", "format field of width"),
+    "format-nested": ("{{ '{:{w}}'.format(1, w=10**10) }}", "format"),
+    "percent-width": ("{{ '%*d' % (10**10, 1) }}", "%"),
+    "join-filter": ("{% set s = 'a' * 5000000 %}{{ ([s] * 1000) | join }}", "a join"),
+    "replace": ("{% set s = 'a' * 5000000 %}{{ s.replace('a', s) }}", "a replace"),
+    "power": ("{{ 10 ** (10 ** 10) }}", "integer of"),
+    "squaring": ("{% set ns = namespace(x=3) %}{% for i in range(100) %}{% set ns.x = ns.x * ns.x %}{% endfor %}"
+                 "{{ ns.x > 0 }}", "integer of"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_TEMPLATES))
+def test_hostile_templates_are_stopped_with_a_clear_error(folder, name):
+    from jinja2.exceptions import SecurityError
+
+    template, message = HOSTILE_TEMPLATES[name]
+    tok = load_tokenizer(str(folder))
+    with pytest.raises(SecurityError, match=message) as info:
+        tok.apply_chat_template(CHAT, chat_template=template, tokenize=False)
+    assert "chat template stopped" in str(info.value)
+
+
+def test_render_budget_scales_with_the_input(folder, monkeypatch):
+    """A conversation larger than the fixed limit still renders (up to 8x its own size), and the limit
+    can be raised by the user as the error says."""
+    from jinja2.exceptions import SecurityError
+
+    from leanformers.tokenization import chat
+
+    monkeypatch.setattr(chat, "MAX_RENDERED_CHARS", 1000)
+    tok = load_tokenizer(str(folder))
+    big = [{"role": "user", "content": "word " * 2000}]
+    ref = transformers.AutoTokenizer.from_pretrained(str(folder))
+    assert tok.apply_chat_template(big, tokenize=False) == ref.apply_chat_template(big, tokenize=False)
+    with pytest.raises(SecurityError, match="MAX_RENDERED_CHARS"):
+        tok.apply_chat_template(CHAT, chat_template="{{ 'x' * 2000 }}", tokenize=False)
+    monkeypatch.setattr(chat, "MAX_RENDERED_CHARS", 5000)
+    assert tok.apply_chat_template(CHAT, chat_template="{{ 'x' * 2000 }}", tokenize=False) == "x" * 2000
+    monkeypatch.setattr(chat, "MAX_LOOP_ITERATIONS", 10)
+    loop = "{% for i in range(11) %}{% endfor %}"
+    with pytest.raises(SecurityError, match="MAX_LOOP_ITERATIONS"):
+        tok.apply_chat_template(CHAT, chat_template=loop, tokenize=False)
+    assert tok.apply_chat_template(CHAT, chat_template="{% for i in range(10) %}{{ loop.length }}{% endfor %}",
+                                   tokenize=False) == "10" * 10
+    # arithmetic with large numbers is not a width
+    assert tok.apply_chat_template(CHAT, chat_template="{{ 7 % 10**12 }} {{ 2 ** 64 }}", tokenize=False) == \
+        f"7 {2 ** 64}"

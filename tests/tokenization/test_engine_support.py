@@ -3,7 +3,6 @@ engine conformance tests share. Training takes milliseconds on the small corpus 
 
 from __future__ import annotations
 
-import unicodedata
 import os
 
 import pytest
@@ -192,10 +191,3 @@ def _assert_same_fields(a, b, where):
                 _assert_same_fields(x, y, f"{where} overflowing[{k}]")
         else:
             assert a[key] == b[key], f"{where}: {key} differs\n ours: {a[key]}\n  ref: {b[key]}"
-
-
-def in_old_unicode(char: str) -> bool:
-    """Random text keeps to characters Unicode 3.2 already had: the reference's Rust character
-    tables are older than Python's, so a newer character (e.g. U+11442, a Newa combining mark) can
-    be a mark to us and unassigned to it. The fixed multilingual corpus covers emoji and newer scripts."""
-    return unicodedata.ucd_3_2_0.category(char) != "Cn"

@@ -330,3 +330,42 @@ def test_sides_and_engine_reconfiguration(backend, saved_folders):
     tok(TEXTS[0])
     tok.backend_tokenizer.enable_padding(length=40)  # a call still applies its own settings
     assert tok(TEXTS[0])["input_ids"] == ref(TEXTS[0])["input_ids"]
+
+
+def test_backend_fixture_runs_the_layer_on_the_chosen_engine(backend, saved_folders):
+    from leanformers.tokenization.engine import Tokenizer
+
+    tok = load_tokenizer(str(saved_folders["bert"]))
+    engine = tok.backend_tokenizer
+    assert isinstance(engine, Tokenizer) == (backend == "leanformers")
+    assert type(engine).__name__ == ("RustEngine" if backend == "tokenizers" else "Tokenizer")
+    split = tok._engine_for(split_special_tokens=True)  # built the same way, through the same seam
+    assert type(split) is type(engine)
+
+
+def test_tokenizer_object_of_the_tokenizers_library_is_converted(saved_folders):
+    from leanformers.tokenization.engine import Tokenizer
+
+    path = str(saved_folders["bert"])
+    ref = transformers.AutoTokenizer.from_pretrained(path)
+    tok = PreTrainedTokenizerFast(tokenizer_object=ref.backend_tokenizer, unk_token="[UNK]")
+    assert isinstance(tok.backend_tokenizer, Tokenizer)
+    assert tok(TEXTS)["input_ids"] == ref(TEXTS)["input_ids"]
+    with pytest.raises(TypeError, match="tokenizer_object must be"):
+        PreTrainedTokenizerFast(tokenizer_object={"model": {}})
+
+
+def test_decode_of_an_invalid_id_names_it(saved_folders):
+    """As the reference: a negative id raises (it cannot even convert one); one past the vocabulary is
+    skipped. Ours says which id and what the valid ids are."""
+    path = str(saved_folders["bert"])
+    ref = transformers.AutoTokenizer.from_pretrained(path)
+    tok = load_tokenizer(path)
+    size = len(ref)
+    with pytest.raises(OverflowError):
+        ref.decode([5, -1])
+    with pytest.raises(OverflowError, match=rf"token id -1 is not a valid id: ids are 0 to {size - 1}"):
+        tok.decode([5, -1])
+    with pytest.raises(OverflowError, match="token id -3"):
+        tok.convert_ids_to_tokens([-3])
+    assert tok.decode([5, size]) == ref.decode([5, size])

@@ -36,6 +36,9 @@ class FamilyTokenizer(PreTrainedTokenizerFast):
     model_types: tuple[str, ...] = ()  # config.json model_type values this family serves
     # Files that say a folder holds this family's legacy vocabulary when no class is named.
     legacy_files: tuple[str, ...] = ()
+    # True when only the family's own class reads its files faithfully (Marian maps pieces through
+    # vocab.json): such files are looked for first, and the generic class refuses them.
+    only_as_itself: bool = False
 
     @classmethod
     def state_from_files(cls, find, added_tokens: list, kwargs: dict, name_or_path) -> dict:
@@ -150,7 +153,7 @@ def class_for_model_type(model_type: str) -> type | None:
 
 def guess_from_files(find) -> type | None:
     """For a folder without a named class or tokenizer.json: the family whose legacy file it holds."""
-    for filename, cls in _index()["legacy_files"]:
+    for filename, cls in sorted(_index()["legacy_files"], key=lambda item: not item[1].only_as_itself):
         if find(filename):
             return cls
     return None

@@ -15,7 +15,7 @@ class BertTokenizer(FamilyTokenizer):
     default_special_tokens = DEFAULTS
     vocab_files_names = {"vocab_file": "vocab.txt", "tokenizer_file": "tokenizer.json"}
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
-    model_types = ("bert",)
+    model_types = ("bert", "electra")  # ELECTRA checkpoints use BERT's tokenizer, as in the reference
     legacy_files = ("vocab.txt",)
 
     @classmethod
@@ -40,6 +40,7 @@ class BertTokenizer(FamilyTokenizer):
 
 
 BertTokenizerFast = BertTokenizer  # in the reference too, every tokenizer here is a "fast" one
+ElectraTokenizer = ElectraTokenizerFast = BertTokenizer  # the reference's ELECTRA names for this class
 
 
 def build(vocab: dict, added_tokens: list, kwargs: dict) -> dict:
