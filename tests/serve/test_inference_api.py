@@ -82,6 +82,14 @@ def reference(task, path, *args, **kwargs):
     return transformers.pipeline(task, model=path, device="cpu")(*args, **kwargs)
 
 
+def local(task, path, *args, **kwargs):
+    """leanformers' own pipeline (tests/pipelines hold it to the reference; transformers 5 dropped
+    some of these tasks): the server must answer exactly what it answers, in the API's shape."""
+    from leanformers import pipeline
+
+    return pipeline(task, model=path, device="cpu")(*args, **kwargs)
+
+
 def test_text_classification(api, models):
     got = client(api, "tiny-clf").text_classification(TEXT)
     want = reference("text-classification", models["clf"], TEXT, top_k=None)
@@ -150,7 +158,7 @@ def test_pipeline_requests_waiting_together_run_as_one_batch(api):
 @needs("token-classification")
 def test_token_classification(api, models):
     got = client(api, models["ner"]).token_classification(TEXT, aggregation_strategy="simple")
-    want = reference("token-classification", models["ner"], TEXT, aggregation_strategy="simple")
+    want = local("token-classification", models["ner"], TEXT, aggregation_strategy="simple")
     assert [(g.entity_group, g.word, g.start, g.end) for g in got] == \
         [(w["entity_group"], w["word"], w["start"], w["end"]) for w in want]
 
@@ -158,7 +166,7 @@ def test_token_classification(api, models):
 @needs("fill-mask")
 def test_fill_mask(api, models):
     got = client(api, models["mlm"]).fill_mask("the cat [MASK] on the mat")
-    want = reference("fill-mask", models["mlm"], "the cat [MASK] on the mat")
+    want = local("fill-mask", models["mlm"], "the cat [MASK] on the mat")
     assert [g.token for g in got] == [w["token"] for w in want]
     assert [g.score for g in got] == pytest.approx([w["score"] for w in want], abs=1e-5)
 
@@ -166,7 +174,7 @@ def test_fill_mask(api, models):
 @needs("question-answering")
 def test_question_answering(api, models):
     got = client(api, models["qa"]).question_answering(question="where does john live?", context=TEXT)
-    want = reference("question-answering", models["qa"], question="where does john live?", context=TEXT)
+    want = local("question-answering", models["qa"], question="where does john live?", context=TEXT)
     assert (got.answer, got.start, got.end) == (want["answer"], want["start"], want["end"])
 
 
@@ -174,7 +182,7 @@ def test_question_answering(api, models):
 def test_zero_shot_classification(api, models):
     labels = ["weather", "people", "cities"]
     got = client(api, models["nli"]).zero_shot_classification(TEXT, candidate_labels=labels)
-    want = reference("zero-shot-classification", models["nli"], TEXT, candidate_labels=labels)
+    want = local("zero-shot-classification", models["nli"], TEXT, candidate_labels=labels)
     assert [g.label for g in got] == want["labels"]
     assert [g.score for g in got] == pytest.approx(want["scores"], abs=1e-5)
 
