@@ -378,7 +378,7 @@ async def page(request: Request):
 async def inference(request: Request):
     from .inference import run_inference
 
-    rest = request.path_params["rest"].strip("/")
+    rest = request.path_params["rest"].rstrip("/")  # "/models//abs/path" names an absolute path
     if rest.endswith("/v1/chat/completions"):
         return await chat_completions(request, model=rest[:-len("/v1/chat/completions")])
     task = None
