@@ -32,6 +32,22 @@ def tiny_bert(path, head, **config):
     return str(path)
 
 
+def tiny_bart(path):
+    from serve_helpers import train_tokenizer
+    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast(tokenizer_object=train_tokenizer("bpe"), eos_token="<|im_end|>",
+                                  pad_token="<|endoftext|>", bos_token="<|im_start|>")
+    tok.save_pretrained(path)
+    torch.manual_seed(0)
+    BartForConditionalGeneration(BartConfig(
+        vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64, init_std=0.5,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        decoder_start_token_id=tok.eos_token_id, forced_eos_token_id=None, max_length=12)).eval().save_pretrained(path)
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, bert_classifier_dir, chat_model_dir):
     root = tmp_path_factory.mktemp("inference")
@@ -45,6 +61,7 @@ def models(tmp_path_factory, bert_classifier_dir, chat_model_dir):
                               id2label={0: "contradiction", 1: "neutral", 2: "entailment"},
                               label2id={"contradiction": 0, "neutral": 1, "entailment": 2}),
              "st": tiny_bert(root / "tiny-st", "BertModel")}
+    paths["bart"] = tiny_bart(root / "tiny-bart")
     (root / "tiny-st" / "modules.json").write_text(json.dumps([
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
@@ -188,6 +205,17 @@ def test_zero_shot_classification(api, models):
     want = local("zero-shot-classification", models["nli"], TEXT, candidate_labels=labels)
     assert [g.label for g in got] == want["labels"]
     assert [g.score for g in got] == pytest.approx(want["scores"], abs=1e-5)
+
+
+@needs("summarization")
+@pytest.mark.parametrize("task", ["summarization", "translation"])
+def test_seq2seq_tasks(api, models, task):
+    from leanformers import pipeline
+
+    c = client(api, models["bart"], task)
+    got = c.summarization(TEXT) if task == "summarization" else c.translation(TEXT)
+    want = pipeline(task, model=models["bart"], device="cpu")(TEXT)[0]
+    assert got == want
 
 
 def test_inference_api_bad_input_is_a_clear_400(api):
