@@ -213,8 +213,11 @@ def test_seq2seq_tasks(api, models, task):
     from leanformers import pipeline
 
     c = client(api, models["bart"], task)
-    got = c.summarization(TEXT) if task == "summarization" else c.translation(TEXT)
-    want = pipeline(task, model=models["bart"], device="cpu")(TEXT)[0]
+    # a folder named by its absolute path ("/models//abs/path"), loaded on first use
+    params = {"max_new_tokens": 8}
+    got = (c.summarization(TEXT, generate_parameters=params) if task == "summarization"
+           else c.translation(TEXT, generate_parameters=params))
+    want = pipeline(task, model=models["bart"], device="cpu")(TEXT, **params)[0]
     assert got == want
 
 
