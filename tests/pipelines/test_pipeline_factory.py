@@ -23,7 +23,7 @@ def test_unknown_task_lists_known_tasks():
     for task in ("text-classification", "feature-extraction", "text-generation", "sentiment-analysis"):
         assert repr(task) in message
     assert pipelines.get_supported_tasks() == [
-        "feature-extraction", "sentiment-analysis", "text-classification", "text-generation"]
+        "feature-extraction", "sentence-embeddings", "sentiment-analysis", "text-classification", "text-generation"]
     assert pipelines.check_task("sentiment-analysis")[0] == "text-classification"
 
 
