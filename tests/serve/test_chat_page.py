@@ -48,14 +48,26 @@ def test_page_streams_a_reply(page, server, tmp_path):
 
 
 def test_stop_button_stops_the_reply(page, server):
+    import threading
+
+    # a prompt whose greedy reply runs to the token limit, so only Stop can end it early
+    prompt = next((p for p in ("tell me a long story", "the cat", "hello there", "what is your name?", "i love")
+                   if http("POST", server.url + "/v1/chat/completions", {
+                       "model": "tiny-chat", "messages": [{"role": "user", "content": p}], "max_tokens": 220,
+                       "temperature": 0})[2]["choices"][0]["finish_reason"] == "length"), None)
+    if prompt is None:
+        pytest.skip("no candidate prompt makes the tiny model talk to its token limit")
     page.click("#reset")
-    page.fill("#max-tokens", "200")
-    page.fill("#prompt", "tell me a long story")
+    page.fill("#max-tokens", "220")
+    page.fill("#prompt", prompt)
     page.press("#prompt", "Enter")
     page.wait_for_function("document.querySelector('.assistant') && "
                            "document.querySelector('.assistant').textContent.length > 0")
+    gate = threading.Event()  # hold the worker between two steps while the button is pressed
+    server.app.state.engine.call(lambda store: gate.wait(30))
     page.click("#stop")
     reply = page.wait_for_selector(".assistant[data-done='true']")
+    gate.set()
     assert reply.text_content().endswith("[stopped]")
     deadline = time.time() + 10  # the aborted request leaves the batch
     while http("GET", server.url + "/health")[2]["active_rows"] and time.time() < deadline:
