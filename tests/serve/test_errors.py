@@ -122,8 +122,9 @@ def test_api_key_and_queue_full(small_server):
     assert http("GET", small_server.url + "/v1/models", headers=auth)[0] == 200
 
     # the worker is held busy; one request waits (max_queue=1): the next one gets 429
-    gate = threading.Event()
-    small_server.app.state.engine.call(lambda store: gate.wait(60))
+    gate, held = threading.Event(), threading.Event()
+    small_server.app.state.engine.call(lambda store: (held.set(), gate.wait(60)))
+    assert held.wait(30)  # the worker runs the gate: it no longer counts as waiting
     results = []
     waiting = threading.Thread(target=lambda: results.append(http("POST", url, CHAT, auth)))
     waiting.start()
