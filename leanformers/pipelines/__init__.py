@@ -16,7 +16,8 @@ import sys
 
 __all__ = [
     "pipeline", "Pipeline", "TextClassificationPipeline", "FeatureExtractionPipeline",
-    "TextGenerationPipeline", "SUPPORTED_TASKS", "TASK_ALIASES", "get_supported_tasks", "check_task",
+    "TextGenerationPipeline", "FillMaskPipeline", "TokenClassificationPipeline", "NerPipeline",
+    "QuestionAnsweringPipeline", "ZeroShotClassificationPipeline", "ChunkPipeline", "SUPPORTED_TASKS", "TASK_ALIASES", "get_supported_tasks", "check_task",
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,8 +48,33 @@ SUPPORTED_TASKS = {
         "auto_model": "AutoModelForCausalLM",
         "has_default": False,
     },
+    # default_hub: the reference's (transformers 4.57) default checkpoint and revision for the task
+    "fill-mask": {
+        "impl": "leanformers.pipelines.fill_mask:FillMaskPipeline",
+        "auto_model": "AutoModelForMaskedLM",
+        "has_default": True,
+        "default_hub": ("distilbert/distilroberta-base", "fb53ab8"),
+    },
+    "token-classification": {
+        "impl": "leanformers.pipelines.token_classification:TokenClassificationPipeline",
+        "auto_model": "AutoModelForTokenClassification",
+        "has_default": True,
+        "default_hub": ("dbmdz/bert-large-cased-finetuned-conll03-english", "4c53496"),
+    },
+    "question-answering": {
+        "impl": "leanformers.pipelines.question_answering:QuestionAnsweringPipeline",
+        "auto_model": "AutoModelForQuestionAnswering",
+        "has_default": True,
+        "default_hub": ("distilbert/distilbert-base-cased-distilled-squad", "564e9b5"),
+    },
+    "zero-shot-classification": {
+        "impl": "leanformers.pipelines.zero_shot_classification:ZeroShotClassificationPipeline",
+        "auto_model": "AutoModelForSequenceClassification",
+        "has_default": True,
+        "default_hub": ("facebook/bart-large-mnli", "d7645e1"),
+    },
 }
-TASK_ALIASES = {"sentiment-analysis": "text-classification"}
+TASK_ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 
 # Lazy public classes: name -> "module:Class".
 _LAZY_CLASSES = {
@@ -57,11 +83,20 @@ _LAZY_CLASSES = {
     "TextClassificationPipeline": SUPPORTED_TASKS["text-classification"]["impl"],
     "FeatureExtractionPipeline": SUPPORTED_TASKS["feature-extraction"]["impl"],
     "TextGenerationPipeline": SUPPORTED_TASKS["text-generation"]["impl"],
+    "FillMaskPipeline": SUPPORTED_TASKS["fill-mask"]["impl"],
+    "TokenClassificationPipeline": SUPPORTED_TASKS["token-classification"]["impl"],
+    "NerPipeline": SUPPORTED_TASKS["token-classification"]["impl"],
+    "QuestionAnsweringPipeline": SUPPORTED_TASKS["question-answering"]["impl"],
+    "ZeroShotClassificationPipeline": SUPPORTED_TASKS["zero-shot-classification"]["impl"],
+    "ChunkPipeline": "leanformers.pipelines.chunk:ChunkPipeline",
 }
 
 # Head-class name endings -> task, to infer the task from a model when none is given.
 _ARCHITECTURE_TASKS = (
     ("ForSequenceClassification", "text-classification"),
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMaskedLM", "fill-mask"),
     ("ForCausalLM", "text-generation"),
     ("LMHeadModel", "text-generation"),
     ("Model", "feature-extraction"),
@@ -121,6 +156,26 @@ def _infer_task(model, config_architectures: list[str] | None) -> str:
         f"(its architectures are {names or 'not recorded'}). Pass the task: pipeline('text-classification', "
         f"model=...). Known tasks: {', '.join(get_supported_tasks())}."
     )
+
+
+def _default_hub_model(task: str, repo: str, revision: str, hub: dict) -> tuple[str, str]:
+    """(Hub id, revision) of the reference's default checkpoint for ``task``: the pinned revision or
+    main, whichever the HF cache holds, else (online) the pinned revision to download."""
+    from ..hub import _cached_snapshot, hf_cache_dir, is_offline
+
+    cache = hf_cache_dir(hub.get("cache_dir"))
+    found = next((rev for rev in (revision, "main") if _cached_snapshot(repo, rev, cache) is not None), None)
+    if found is None and is_offline(hub.get("local_files_only")):
+        raise OSError(
+            f"No model was given for {task!r}, and its default model {repo} (revision {revision}, the one "
+            f"transformers uses) is not in the Hugging Face cache at {cache}, and downloads are off "
+            f"(HF_HUB_OFFLINE=1). Fetch it once with network access: `hf download {repo}` (or run this "
+            f"without HF_HUB_OFFLINE), or pass a model: pipeline({task!r}, model='<Hub id or local folder>')."
+        )
+    revision = found or revision
+    print(f"No model was supplied, defaulted to {repo} and revision {revision} "
+          f"(https://huggingface.co/{repo}). Pass model= to choose one.", file=sys.stderr)
+    return repo, revision
 
 
 def _default_model(task: str) -> str:
@@ -243,7 +298,10 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
     if pipeline_class is None:
         pipeline_class = _import_path(entry["impl"])
 
-    if model is None:
+    if model is None and "default_hub" in entry:
+        model_name, hub["revision"] = _default_hub_model(task, *entry["default_hub"], hub)
+        model = model_name
+    elif model is None:
         model = model_name = _default_model(task)
         if dtype is None:
             dtype = "float32"
