@@ -79,6 +79,9 @@ def train_tokenizer(kind: str, folder: str, vocab_size: int = 400):
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    # and the two versions' generic classes default to different input names: say them
+    config["model_input_names"] = ["input_ids", "token_type_ids", "attention_mask"] if kind == "wordpiece" \
+        else ["input_ids", "attention_mask"]
     with open(config_path, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)
     return wrapped
@@ -94,6 +97,8 @@ def build(folder: str, kind: str, head: str, seed: int = 0, **config_kwargs) -> 
     import transformers
 
     tokenizer = train_tokenizer(kind, folder)
+    if "id2label" in config_kwargs:  # v5 writes "label2id": null unless given; real checkpoints have both
+        config_kwargs.setdefault("label2id", {label: i for i, label in config_kwargs["id2label"].items()})
     common = dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                   intermediate_size=37, **config_kwargs)
     if kind == "wordpiece":
