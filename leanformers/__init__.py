@@ -7,6 +7,8 @@ torch; the first touch of a name imports only the module that defines it.
 from __future__ import annotations
 
 import importlib
+import os
+import re
 
 __version__ = "0.1.0"
 
@@ -29,30 +31,13 @@ _LAZY = {
     "AutoModelForPreTraining": "leanformers.auto",
     "AutoModelForNextSentencePrediction": "leanformers.auto",
     "AutoModelForCausalLM": "leanformers.auto",
+    "AutoModelForSeq2SeqLM": "leanformers.auto",
     # tokenizers
     "PreTrainedTokenizerFast": "leanformers.tokenization",
     "PreTrainedTokenizer": "leanformers.tokenization",
     "PreTrainedTokenizerBase": "leanformers.tokenization",
     "BatchEncoding": "leanformers.tokenization",
     "AddedToken": "leanformers.tokenization",
-    "BertTokenizer": "leanformers.tokenization",
-    "BertTokenizerFast": "leanformers.tokenization",
-    "DistilBertTokenizer": "leanformers.tokenization",
-    "DistilBertTokenizerFast": "leanformers.tokenization",
-    "RobertaTokenizer": "leanformers.tokenization",
-    "RobertaTokenizerFast": "leanformers.tokenization",
-    "GPT2Tokenizer": "leanformers.tokenization",
-    "GPT2TokenizerFast": "leanformers.tokenization",
-    "LlamaTokenizer": "leanformers.tokenization",
-    "LlamaTokenizerFast": "leanformers.tokenization",
-    "T5Tokenizer": "leanformers.tokenization",
-    "T5TokenizerFast": "leanformers.tokenization",
-    "XLMRobertaTokenizer": "leanformers.tokenization",
-    "XLMRobertaTokenizerFast": "leanformers.tokenization",
-    "AlbertTokenizer": "leanformers.tokenization",
-    "AlbertTokenizerFast": "leanformers.tokenization",
-    "Qwen2Tokenizer": "leanformers.tokenization",
-    "Qwen2TokenizerFast": "leanformers.tokenization",
     # pipelines
     "pipeline": "leanformers.pipelines",
     "Pipeline": "leanformers.pipelines",
@@ -70,6 +55,7 @@ _LAZY = {
     "Cache": "leanformers.cache",
     "DynamicCache": "leanformers.cache",
     "StaticCache": "leanformers.cache",
+    "EncoderDecoderCache": "leanformers.cache",
     # training
     "Trainer": "leanformers.training",
     "TrainingArguments": "leanformers.training",
@@ -82,27 +68,37 @@ _LAZY = {
     "set_seed": "leanformers.training",
 }
 
-# Model classes are named after their file: BertModel, BertForMaskedLM, ... live in models/bert.py.
-_MODEL_PREFIXES = {
-    "Bert": "bert",
-    "DistilBert": "distilbert",
-    "Roberta": "roberta",
-    "GPT2": "gpt2",
-    "Llama": "llama",
-    "Mistral": "mistral",
-    "Qwen2": "qwen2",
-}
+# Model classes live in models/<model_type>.py. Rather than a table that every new model file must
+# extend, the first lookup of a name that is not in _LAZY reads the model files' text (not imports
+# them: that would import torch) and indexes the public classes and aliases each defines.
+_MODEL_NAMES: dict[str, str] | None = None
+_DEFINITION = re.compile(r"^(?:class\s+([A-Za-z]\w*)\b|([A-Z]\w*[a-z]\w*)\s*=)", re.MULTILINE)
+
+
+def _model_names() -> dict[str, str]:
+    global _MODEL_NAMES
+    if _MODEL_NAMES is None:
+        folder = os.path.join(os.path.dirname(__file__), "models")
+        names = {}
+        for filename in sorted(os.listdir(folder)):
+            if not filename.endswith(".py") or filename.startswith("_"):
+                continue
+            with open(os.path.join(folder, filename), encoding="utf-8") as f:
+                for match in _DEFINITION.finditer(f.read()):
+                    name = match.group(1) or match.group(2)
+                    # the public surface: configs, models and heads (not layers such as BertEmbeddings)
+                    if name.endswith("Config") or "Model" in name or "For" in name:
+                        names.setdefault(name, f"leanformers.models.{filename[:-3]}")
+        _MODEL_NAMES = names
+    return _MODEL_NAMES
 
 
 def _module_for(name: str) -> str | None:
     if name in _LAZY:
         return _LAZY[name]
-    # longest prefix first, so "DistilBert..." is not taken for a "Bert..." name
-    for prefix in sorted(_MODEL_PREFIXES, key=len, reverse=True):
-        if name.startswith(prefix) and (name.endswith("Config") or "Model" in name[len(prefix):]
-                                        or name[len(prefix):].startswith("For")):
-            return f"leanformers.models.{_MODEL_PREFIXES[prefix]}"
-    return None
+    if name.endswith(("Tokenizer", "TokenizerFast")):  # tokenization/families/ knows every family's classes
+        return "leanformers.tokenization"
+    return _model_names().get(name) if not name.startswith("_") else None
 
 
 def __getattr__(name: str):
@@ -115,7 +111,9 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    from .tokenization.families import public_names
+
+    return sorted(set(globals()) | set(_LAZY) | set(_model_names()) | set(public_names()))
 
 
 __all__ = sorted(_LAZY)

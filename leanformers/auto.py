@@ -16,7 +16,7 @@ __all__ = [
     "AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForSequenceClassification",
     "AutoModelForTokenClassification", "AutoModelForQuestionAnswering", "AutoModelForMaskedLM",
     "AutoModelForMultipleChoice", "AutoModelForPreTraining", "AutoModelForNextSentencePrediction",
-    "AutoModelForCausalLM", "model_module", "known_model_types",
+    "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "model_module", "known_model_types",
 ]
 
 # model types that share another type's file (same architecture and checkpoint keys)
@@ -165,6 +165,7 @@ AutoModelForMultipleChoice = _auto("AutoModelForMultipleChoice", "multiple-choic
 AutoModelForPreTraining = _auto("AutoModelForPreTraining", "pretraining")
 AutoModelForNextSentencePrediction = _auto("AutoModelForNextSentencePrediction", "next-sentence-prediction")
 AutoModelForCausalLM = _auto("AutoModelForCausalLM", "causal-lm")
+AutoModelForSeq2SeqLM = _auto("AutoModelForSeq2SeqLM", "seq2seq-lm")
 
 
 class AutoTokenizer:

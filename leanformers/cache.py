@@ -7,6 +7,8 @@ attends over what comes back.
 - ``DynamicCache`` grows with the sequence. It keeps a buffer with spare room (doubling when full)
   and hands out views of the filled part, so a decoding step writes one slot instead of copying
   the whole history with ``torch.cat``.
+- ``EncoderDecoderCache`` pairs a self-attention cache with the cross-attention keys/values of
+  the encoder output, computed once per generate() call.
 - ``StaticCache`` is allocated once at ``max_cache_len`` and written in place at
   ``cache_position``. Its returned keys span all ``max_cache_len`` slots, so the model's mask must
   hide the slots not written yet: ``decoder_attention_mask`` below does that for every cache.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["Cache", "DynamicCache", "StaticCache", "decoder_attention_mask"]
+__all__ = ["Cache", "DynamicCache", "StaticCache", "EncoderDecoderCache", "decoder_attention_mask"]
 
 
 class Cache:
@@ -334,6 +336,79 @@ class StaticCache(Cache):
     def __repr__(self):
         return (f"StaticCache(layers={self.num_layers}, max_cache_len={self.max_cache_len}, "
                 f"seq_length={self.get_seq_length()})")
+
+
+class EncoderDecoderCache(Cache):
+    """The cache of an encoder-decoder model: ``self_attention_cache`` grows by one token per step,
+    ``cross_attention_cache`` holds each decoder layer's keys/values of the encoder output, computed
+    once. A cross-attention layer reads ``is_updated[layer_idx]``: False means "project the encoder
+    output and store it", True means "read what is stored" (the reference's surface)."""
+
+    def __init__(self, self_attention_cache: Cache | None = None, cross_attention_cache: Cache | None = None):
+        self.self_attention_cache = self_attention_cache if self_attention_cache is not None else DynamicCache()
+        self.cross_attention_cache = cross_attention_cache if cross_attention_cache is not None else DynamicCache()
+        self.is_updated = {i: self.cross_attention_cache.get_seq_length(i) > 0
+                           for i in range(len(self.cross_attention_cache))}
+
+    @property
+    def is_static(self):
+        return self.self_attention_cache.is_static
+
+    def update(self, key_states, value_states, layer_idx: int, cache_kwargs: dict | None = None):
+        """Self-attention keys/values (cross-attention layers use ``cross_attention_cache`` directly)."""
+        return self.self_attention_cache.update(key_states, value_states, layer_idx, cache_kwargs)
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.self_attention_cache.get_seq_length(layer_idx)
+
+    def get_max_cache_shape(self) -> int | None:
+        return self.self_attention_cache.get_max_cache_shape()
+
+    def mask_length(self, query_length: int) -> int:
+        return self.self_attention_cache.mask_length(query_length)
+
+    def reserve(self, capacity: int):
+        if isinstance(self.self_attention_cache, DynamicCache):
+            self.self_attention_cache.reserve(capacity)
+
+    def crop(self, max_length: int):
+        self.self_attention_cache.crop(max_length)
+
+    def reorder_cache(self, beam_idx: torch.Tensor):
+        self.self_attention_cache.reorder_cache(beam_idx)
+        self.cross_attention_cache.reorder_cache(beam_idx)
+
+    def batch_repeat_interleave(self, repeats: int):
+        self.self_attention_cache.batch_repeat_interleave(repeats)
+        self.cross_attention_cache.batch_repeat_interleave(repeats)
+
+    def batch_select_indices(self, indices: torch.Tensor):
+        self.self_attention_cache.batch_select_indices(indices)
+        self.cross_attention_cache.batch_select_indices(indices)
+
+    def __len__(self) -> int:
+        return len(self.self_attention_cache)
+
+    def __getitem__(self, layer_idx: int):
+        """(self keys, self values, cross keys, cross values) of one layer, the legacy layout."""
+        keys, values = self.self_attention_cache[layer_idx]
+        if layer_idx < len(self.cross_attention_cache):
+            return (keys, values) + tuple(self.cross_attention_cache[layer_idx])
+        return keys, values
+
+    @classmethod
+    def from_legacy_cache(cls, past_key_values) -> "EncoderDecoderCache":
+        cache = cls()
+        for i, layer in enumerate(past_key_values or ()):
+            cache.self_attention_cache.update(layer[0], layer[1], i)
+            if len(layer) > 2:
+                cache.cross_attention_cache.update(layer[2], layer[3], i)
+                cache.is_updated[i] = True
+        return cache
+
+    def __repr__(self):
+        return (f"EncoderDecoderCache(layers={len(self)}, seq_length={self.get_seq_length()}, "
+                f"encoder_length={self.cross_attention_cache.get_seq_length()})")
 
 
 def decoder_attention_mask(attention_mask: torch.Tensor | None, cache_position: torch.Tensor,

@@ -17,6 +17,8 @@ __all__ = [
     "BaseModelOutputWithPoolingAndCrossAttentions", "MaskedLMOutput", "SequenceClassifierOutput",
     "TokenClassifierOutput", "QuestionAnsweringModelOutput", "MultipleChoiceModelOutput",
     "NextSentencePredictorOutput", "CausalLMOutputWithPast", "SequenceClassifierOutputWithPast",
+    "BaseModelOutputWithPastAndCrossAttentions", "CausalLMOutputWithCrossAttentions", "Seq2SeqModelOutput",
+    "Seq2SeqLMOutput", "Seq2SeqSequenceClassifierOutput", "Seq2SeqQuestionAnsweringModelOutput",
 ]
 
 
@@ -163,3 +165,75 @@ class SequenceClassifierOutputWithPast(ModelOutput):
     past_key_values: Any = None
     hidden_states: Tuple[Tensor, ...] | None = None
     attentions: Tuple[Tensor, ...] | None = None
+
+
+@dataclass(repr=False, eq=False)
+class BaseModelOutputWithPastAndCrossAttentions(ModelOutput):
+    last_hidden_state: Tensor | None = None
+    past_key_values: Any = None
+    hidden_states: Tuple[Tensor, ...] | None = None
+    attentions: Tuple[Tensor, ...] | None = None
+    cross_attentions: Tuple[Tensor, ...] | None = None
+
+
+@dataclass(repr=False, eq=False)
+class CausalLMOutputWithCrossAttentions(ModelOutput):
+    loss: Tensor | None = None
+    logits: Tensor | None = None
+    past_key_values: Any = None
+    hidden_states: Tuple[Tensor, ...] | None = None
+    attentions: Tuple[Tensor, ...] | None = None
+    cross_attentions: Tuple[Tensor, ...] | None = None
+
+
+# Encoder-decoder outputs: the decoder's fields first, then the encoder's (the reference's order).
+@dataclass(repr=False, eq=False)
+class Seq2SeqModelOutput(ModelOutput):
+    last_hidden_state: Tensor | None = None
+    past_key_values: Any = None
+    decoder_hidden_states: Tuple[Tensor, ...] | None = None
+    decoder_attentions: Tuple[Tensor, ...] | None = None
+    cross_attentions: Tuple[Tensor, ...] | None = None
+    encoder_last_hidden_state: Tensor | None = None
+    encoder_hidden_states: Tuple[Tensor, ...] | None = None
+    encoder_attentions: Tuple[Tensor, ...] | None = None
+
+
+@dataclass(repr=False, eq=False)
+class Seq2SeqLMOutput(ModelOutput):
+    loss: Tensor | None = None
+    logits: Tensor | None = None
+    past_key_values: Any = None
+    decoder_hidden_states: Tuple[Tensor, ...] | None = None
+    decoder_attentions: Tuple[Tensor, ...] | None = None
+    cross_attentions: Tuple[Tensor, ...] | None = None
+    encoder_last_hidden_state: Tensor | None = None
+    encoder_hidden_states: Tuple[Tensor, ...] | None = None
+    encoder_attentions: Tuple[Tensor, ...] | None = None
+
+
+@dataclass(repr=False, eq=False)
+class Seq2SeqSequenceClassifierOutput(ModelOutput):
+    loss: Tensor | None = None
+    logits: Tensor | None = None
+    past_key_values: Any = None
+    decoder_hidden_states: Tuple[Tensor, ...] | None = None
+    decoder_attentions: Tuple[Tensor, ...] | None = None
+    cross_attentions: Tuple[Tensor, ...] | None = None
+    encoder_last_hidden_state: Tensor | None = None
+    encoder_hidden_states: Tuple[Tensor, ...] | None = None
+    encoder_attentions: Tuple[Tensor, ...] | None = None
+
+
+@dataclass(repr=False, eq=False)
+class Seq2SeqQuestionAnsweringModelOutput(ModelOutput):
+    loss: Tensor | None = None
+    start_logits: Tensor | None = None
+    end_logits: Tensor | None = None
+    past_key_values: Any = None
+    decoder_hidden_states: Tuple[Tensor, ...] | None = None
+    decoder_attentions: Tuple[Tensor, ...] | None = None
+    cross_attentions: Tuple[Tensor, ...] | None = None
+    encoder_last_hidden_state: Tensor | None = None
+    encoder_hidden_states: Tuple[Tensor, ...] | None = None
+    encoder_attentions: Tuple[Tensor, ...] | None = None

@@ -6,10 +6,12 @@ can generate calls :func:`load_generation_config`.
 
 from .config import GenerationConfig, load_generation_config
 from .logits_process import (
+    EncoderNoRepeatNGramLogitsProcessor, EncoderRepetitionPenaltyLogitsProcessor, EpsilonLogitsWarper,
+    EtaLogitsWarper, ExponentialDecayLengthPenalty, ForcedBOSTokenLogitsProcessor, ForcedEOSTokenLogitsProcessor,
     InfNanRemoveLogitsProcessor, LogitNormalization, LogitsProcessor, LogitsProcessorList, LogitsWarper,
     MinLengthLogitsProcessor, MinNewTokensLengthLogitsProcessor, MinPLogitsWarper, NoBadWordsLogitsProcessor,
     NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor, SequenceBiasLogitsProcessor,
-    SuppressTokensLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper,
+    SuppressTokensAtBeginLogitsProcessor, SuppressTokensLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper,
     TypicalLogitsWarper,
 )
 from .stopping import (
@@ -17,15 +19,23 @@ from .stopping import (
     StopStringCriteria,
 )
 from .streamers import BaseStreamer, TextIteratorStreamer, TextStreamer
-from .utils import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput, generate
+from .outputs import (
+    GenerateBeamDecoderOnlyOutput, GenerateBeamEncoderDecoderOutput, GenerateDecoderOnlyOutput,
+    GenerateEncoderDecoderOutput,
+)
+from .utils import generate
 
 __all__ = [
     "GenerationConfig", "load_generation_config", "generate", "GenerateDecoderOnlyOutput",
-    "GenerateBeamDecoderOnlyOutput", "LogitsProcessor", "LogitsWarper", "LogitsProcessorList",
+    "GenerateBeamDecoderOnlyOutput", "GenerateEncoderDecoderOutput", "GenerateBeamEncoderDecoderOutput",
+    "LogitsProcessor", "LogitsWarper", "LogitsProcessorList",
     "TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper",
     "RepetitionPenaltyLogitsProcessor", "NoRepeatNGramLogitsProcessor", "NoBadWordsLogitsProcessor",
     "SequenceBiasLogitsProcessor", "MinLengthLogitsProcessor", "MinNewTokensLengthLogitsProcessor",
     "SuppressTokensLogitsProcessor", "InfNanRemoveLogitsProcessor", "LogitNormalization", "StoppingCriteria",
     "StoppingCriteriaList", "MaxLengthCriteria", "MaxTimeCriteria", "EosTokenCriteria", "StopStringCriteria",
-    "BaseStreamer", "TextStreamer", "TextIteratorStreamer",
+    "BaseStreamer", "TextStreamer", "TextIteratorStreamer", "EncoderRepetitionPenaltyLogitsProcessor",
+    "EncoderNoRepeatNGramLogitsProcessor", "ForcedBOSTokenLogitsProcessor", "ForcedEOSTokenLogitsProcessor",
+    "ExponentialDecayLengthPenalty", "SuppressTokensAtBeginLogitsProcessor", "EpsilonLogitsWarper",
+    "EtaLogitsWarper",
 ]

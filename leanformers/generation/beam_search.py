@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from .utils import GenerateBeamDecoderOnlyOutput, _call_model
+from .outputs import dict_output
+from .step import DecodeState
 
 __all__ = ["beam_search"]
 
@@ -31,9 +32,18 @@ def _flat(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.reshape((tensor.shape[0] * tensor.shape[1],) + tuple(tensor.shape[2:]))
 
 
-def beam_search(*, model, params, config, inputs, cache, use_cache, prompt_length, past_length, max_length,
-                processors, criteria, simple_stop, eos, pad, extra, batch_size, num_beams):
+def _grow(buffer: torch.Tensor, fill, limit: int) -> torch.Tensor:
+    """``buffer`` (batch, beams, length) with its length doubled (at most ``limit``)."""
+    extra = min(2 * buffer.shape[2], limit) - buffer.shape[2]
+    return torch.cat([buffer, buffer.new_full(buffer.shape[:2] + (extra,), fill)], dim=2)
+
+
+def beam_search(state: DecodeState, plan):
+    config = plan.config
     get = config.get
+    batch_size, num_beams, eos, pad = plan.batch_size, plan.num_beams, plan.eos, plan.pad
+    prompt_length, max_length = plan.prompt_length, plan.max_length
+    processors, criteria = plan.processors, plan.criteria
     do_sample = get("do_sample")
     early_stopping = get("early_stopping")
     length_penalty = get("length_penalty")
@@ -42,7 +52,7 @@ def beam_search(*, model, params, config, inputs, cache, use_cache, prompt_lengt
     keep_scores = want_dict and get("output_scores")
     keep_logits = want_dict and get("output_logits")
     scores_out, logits_out = [], []
-    device = inputs.sequences.device
+    device = state.sequences.device
 
     n_eos = len(eos) if eos else 0
     keep = max(2, 1 + n_eos) * num_beams
@@ -50,30 +60,30 @@ def beam_search(*, model, params, config, inputs, cache, use_cache, prompt_lengt
     # The reference fills unused slots with pad (when pad is a non-zero id) else eos, else -1.
     fill = (pad if pad else eos[0]) if eos else -1
 
-    running = torch.full((batch_size, num_beams, max_length), fill, dtype=torch.long, device=device)
-    running[:, :, :prompt_length] = inputs.sequences[:, :prompt_length].view(batch_size, num_beams, -1)
+    capacity = plan.capacity  # the buffers' length; they double when a beam outgrows it
+    running = torch.full((batch_size, num_beams, capacity), fill, dtype=torch.long, device=device)
+    running[:, :, :prompt_length] = state.sequences[:, :prompt_length].view(batch_size, num_beams, -1)
     finished = running.clone()
     running_scores = torch.zeros((batch_size, num_beams), dtype=torch.float, device=device)
     running_scores[:, 1:] = _NEG  # all beams start equal: only the first may propose at step one
     finished_scores = torch.full((batch_size, num_beams), _NEG, dtype=torch.float, device=device)
     is_finished = torch.zeros((batch_size, num_beams), dtype=torch.bool, device=device)
     can_improve = torch.ones((batch_size, 1), dtype=torch.bool, device=device)
-    running_origin = torch.full((batch_size, num_beams, max_length - prompt_length), -1, dtype=torch.int32,
+    running_origin = torch.full((batch_size, num_beams, capacity - prompt_length), -1, dtype=torch.int32,
                                 device=device)
     finished_origin = running_origin.clone()
     batch_offset = torch.arange(batch_size, device=device).view(-1, 1) * num_beams
 
     cur = prompt_length
-    if use_cache:
-        out = _call_model(model, params, _flat(running[:, :, past_length:cur]), inputs, past_length, cur, cache,
-                          True, extra)
-        cache = out.past_key_values if out.past_key_values is not None else cache
-        if hasattr(cache, "reserve"):
-            cache.reserve(max_length)
-    else:
-        out = _call_model(model, params, _flat(running[:, :, :cur]), inputs, 0, cur, None, False, extra)
+    out = state.prefill(_flat(running[:, :, :cur]))
 
     while True:
+        if cur == running.shape[2]:
+            running, finished, running_origin, finished_origin = (
+                _grow(running, fill, max_length), _grow(finished, fill, max_length),
+                _grow(running_origin, -1, max_length - prompt_length),
+                _grow(finished_origin, -1, max_length - prompt_length))
+            state.grow()
         logits = out.logits[:, -1, :].float()
         del out
         log_probs = torch.log_softmax(logits, dim=-1)
@@ -126,9 +136,9 @@ def beam_search(*, model, params, config, inputs, cache, use_cache, prompt_lengt
         is_finished = _take(torch.cat([is_finished, just_done], dim=1), best)
 
         # e. the cache follows the beams that continue
-        if use_cache:
-            cache.reorder_cache(_flat(running_origin[:, :, cur - prompt_length]).long())
+        state.reorder(_flat(running_origin[:, :, cur - prompt_length]).long())
         cur += 1
+        state.length = cur
 
         # f. can a live beam still beat the worst finished one?
         if early_stopping == "never" and length_penalty > 0.0:
@@ -143,11 +153,7 @@ def beam_search(*, model, params, config, inputs, cache, use_cache, prompt_lengt
         if not keep_going:
             break
 
-        if use_cache:
-            out = _call_model(model, params, _flat(running[:, :, cur - 1:cur]), inputs, cur - 1, cur, cache, True,
-                              {})
-        else:
-            out = _call_model(model, params, _flat(running[:, :, :cur]), inputs, 0, cur, None, False, {})
+        out = state.step(_flat(running[:, :, :cur]))
 
     sequences = _flat(finished[:, :num_return])
     sequence_scores = _flat(finished_scores[:, :num_return])
@@ -156,11 +162,5 @@ def beam_search(*, model, params, config, inputs, cache, use_cache, prompt_lengt
     sequences = sequences[:, : prompt_length + generated]
     if not want_dict:
         return sequences
-    return GenerateBeamDecoderOnlyOutput(
-        sequences=sequences,
-        sequences_scores=sequence_scores if keep_scores else None,
-        scores=tuple(scores_out) if keep_scores else None,
-        logits=tuple(logits_out) if keep_logits else None,
-        beam_indices=origins[:, :generated],
-        past_key_values=cache if use_cache else None,
-    )
+    return dict_output(state, sequences, scores_out if keep_scores else None, logits_out if keep_logits else None,
+                       [], beam=(sequence_scores if keep_scores else None, origins[:, :generated]))

@@ -15,7 +15,8 @@ import os
 from ..configuration import write_text_atomic
 from ..hub import resolve_file
 
-__all__ = ["GenerationConfig", "GENERATION_CONFIG_NAME", "DEFAULTS", "load_generation_config"]
+__all__ = ["GenerationConfig", "GENERATION_CONFIG_NAME", "DEFAULTS", "load_generation_config",
+           "check_supported"]
 
 GENERATION_CONFIG_NAME = "generation_config.json"
 
@@ -49,6 +50,32 @@ DEFAULTS = {
     "return_dict_in_generate": False, "remove_invalid_values": False, "epsilon_cutoff": 0.0,
     "eta_cutoff": 0.0, "encoder_repetition_penalty": 1.0, "num_beam_groups": 1, "diversity_penalty": 0.0,
 }
+
+# Fields generate() does not implement, with the value that means "off" (the reference's v4
+# default, which older generation_config.json files may hold): any other value raises, so a
+# setting is never silently ignored. Every other field of FIELDS is honoured.
+_UNSUPPORTED = {
+    "use_mtp": False, "cache_config": None, "top_h": None, "token_healing": False, "guidance_scale": 1.0,
+    "watermarking_config": None, "is_assistant": False, "num_assistant_tokens": 20,
+    "num_assistant_tokens_schedule": ("constant", "heuristic"), "assistant_confidence_threshold": 0.4,
+    "prompt_lookup_num_tokens": None, "max_matching_ngram_size": None, "assistant_early_exit": None,
+    "assistant_lookbehind": 10, "target_lookbehind": 10, "assistant_ensemble_weight": None,
+    "speculation_type": None, "compile_config": None, "continuous_batching_config": None,
+    "low_memory": False, "penalty_alpha": 0.0, "dola_layers": None, "diversity_penalty": 0.0,
+    "num_beam_groups": 1, "constraints": None, "force_words_ids": None, "prefill_chunk_size": None,
+}
+
+
+def check_supported(config: "GenerationConfig"):
+    """Raise on the first setting generate() cannot honour (see ``_UNSUPPORTED``)."""
+    for name, off in _UNSUPPORTED.items():
+        value = getattr(config, name, None)
+        if value is None or value == off or (isinstance(off, tuple) and value in off):
+            continue
+        raise ValueError(f"GenerationConfig.{name}={value!r} is not supported by leanformers' generate() "
+                         f"(it would be silently ignored). Remove it from the generate() call or from the "
+                         f"model's generation_config (model.generation_config.{name} = None).")
+
 
 # Bookkeeping keys the reference writes; read and kept, never compared.
 _METADATA = ("_from_model_config", "transformers_version", "_commit_hash", "_original_object_hash")

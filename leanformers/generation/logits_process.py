@@ -17,7 +17,10 @@ __all__ = [
     "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper", "RepetitionPenaltyLogitsProcessor",
     "NoRepeatNGramLogitsProcessor", "NoBadWordsLogitsProcessor", "SequenceBiasLogitsProcessor",
     "MinLengthLogitsProcessor", "MinNewTokensLengthLogitsProcessor", "SuppressTokensLogitsProcessor",
-    "InfNanRemoveLogitsProcessor", "LogitNormalization",
+    "InfNanRemoveLogitsProcessor", "LogitNormalization", "EncoderRepetitionPenaltyLogitsProcessor",
+    "EncoderNoRepeatNGramLogitsProcessor", "ForcedBOSTokenLogitsProcessor", "ForcedEOSTokenLogitsProcessor",
+    "ExponentialDecayLengthPenalty", "SuppressTokensAtBeginLogitsProcessor", "EpsilonLogitsWarper",
+    "EtaLogitsWarper",
 ]
 
 
@@ -358,3 +361,167 @@ class LogitNormalization(LogitsProcessor):
 
     def __call__(self, input_ids, scores):
         return scores.log_softmax(dim=-1)
+
+
+# ---- processors that read the encoder input or the position in the sequence -------------------------
+def _per_row(encoder_input_ids: torch.Tensor, rows: int) -> torch.Tensor:
+    """The encoder rows matching ``rows`` decoder rows (each prompt repeated for its beams/samples)."""
+    if rows > encoder_input_ids.shape[0]:
+        return encoder_input_ids.repeat_interleave(rows // encoder_input_ids.shape[0], dim=0)
+    return encoder_input_ids
+
+
+class EncoderRepetitionPenaltyLogitsProcessor(LogitsProcessor):
+    """Make tokens of the encoder input *more* likely (``penalty`` > 1) or less (< 1): the
+    reference's hallucination penalty, the inverse of the repetition penalty on those tokens."""
+
+    def __init__(self, penalty: float, encoder_input_ids: torch.LongTensor):
+        if not isinstance(penalty, float) or not penalty > 0:
+            raise ValueError(f"encoder_repetition_penalty must be a strictly positive float, not {penalty!r}.")
+        self.penalty = 1 / penalty
+        self.encoder_input_ids = encoder_input_ids
+
+    def __call__(self, input_ids, scores):
+        ids = _per_row(self.encoder_input_ids, scores.shape[0]).to(scores.device)
+        seen = scores.gather(1, ids)
+        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
+        return scores.scatter(1, ids, seen)
+
+
+class EncoderNoRepeatNGramLogitsProcessor(LogitsProcessor):
+    """Forbid a token that would copy an n-gram of size ``encoder_ngram_size`` of the encoder input."""
+
+    def __init__(self, encoder_ngram_size: int, encoder_input_ids: torch.LongTensor):
+        if not isinstance(encoder_ngram_size, int) or encoder_ngram_size <= 0:
+            raise ValueError(f"encoder_no_repeat_ngram_size must be a strictly positive integer, not "
+                             f"{encoder_ngram_size!r}.")
+        self.ngram_size = encoder_ngram_size
+        if encoder_input_ids.dim() == 1:
+            encoder_input_ids = encoder_input_ids.unsqueeze(0)
+        self.batch_size = encoder_input_ids.shape[0]
+        self.encoder_input_ids = encoder_input_ids
+
+    def __call__(self, input_ids, scores):
+        n = self.ngram_size
+        length = input_ids.shape[-1]
+        encoder = self.encoder_input_ids.to(scores.device)
+        if length < n - 1 or encoder.shape[-1] < n:
+            return scores.clone()
+        # every encoder window whose first n-1 tokens equal the decoder's last n-1 bans its last token
+        windows = _per_row(encoder, scores.shape[0]).unfold(1, n, 1)  # (rows, windows, n)
+        prefix = input_ids[:, length - n + 1:]
+        matches = (windows[..., :-1] == prefix[:, None, :]).all(dim=-1)
+        vocab_size = scores.shape[-1]
+        banned = torch.zeros((scores.shape[0], vocab_size + 1), dtype=torch.bool, device=scores.device)
+        banned.scatter_(1, torch.where(matches, windows[..., -1].clamp(max=vocab_size), vocab_size), True)
+        return scores.masked_fill(banned[:, :vocab_size], -float("inf"))
+
+
+class ForcedBOSTokenLogitsProcessor(LogitsProcessor):
+    """Force ``bos_token_id`` as the first generated token (when the sequence holds one token)."""
+
+    def __init__(self, bos_token_id: int):
+        self.bos_token_id = bos_token_id
+
+    def __call__(self, input_ids, scores):
+        if input_ids.shape[-1] != 1:
+            return scores
+        forced = torch.full_like(scores, -math.inf)
+        forced[:, self.bos_token_id] = 0
+        return forced
+
+
+class ForcedEOSTokenLogitsProcessor(LogitsProcessor):
+    """Force an eos token as the last token, when ``max_length`` is reached."""
+
+    def __init__(self, max_length: int, eos_token_id, device="cpu"):
+        self.max_length = max_length
+        self.eos_token_id = _as_token_tensor(eos_token_id, device)
+        if torch.is_floating_point(self.eos_token_id) or bool((self.eos_token_id < 0).any()):
+            raise ValueError(f"forced_eos_token_id must be non-negative token ids, not {eos_token_id!r}.")
+
+    def __call__(self, input_ids, scores):
+        if input_ids.shape[-1] != self.max_length - 1:
+            return scores
+        forced = torch.full_like(scores, -math.inf)
+        forced[:, self.eos_token_id.to(scores.device)] = 0
+        return forced
+
+
+class ExponentialDecayLengthPenalty(LogitsProcessor):
+    """Past ``start`` generated tokens, raise the eos scores by ``factor ** (tokens past start)``:
+    ``exponential_decay_length_penalty = (start, factor)``."""
+
+    def __init__(self, exponential_decay_length_penalty, eos_token_id, input_ids_seq_length: int):
+        start, factor = exponential_decay_length_penalty
+        self.regulation_start = start + input_ids_seq_length
+        self.regulation_factor = factor
+        self.eos_token_id = _as_token_tensor(eos_token_id)
+
+    def __call__(self, input_ids, scores):
+        length = input_ids.shape[-1]
+        if length <= self.regulation_start:
+            return scores
+        eos = self.eos_token_id.to(scores.device)
+        penalty = scores[:, eos].abs() * (pow(self.regulation_factor, length - self.regulation_start) - 1)
+        penalty = penalty.masked_fill(~torch.isfinite(scores[:, eos]), 0.0)
+        penalties = torch.zeros_like(scores)
+        penalties[:, eos] = penalty
+        return scores + penalties
+
+
+class SuppressTokensAtBeginLogitsProcessor(LogitsProcessor):
+    """Forbid the given tokens at the step where the sequence is ``begin_index`` long."""
+
+    def __init__(self, begin_suppress_tokens, begin_index: int, device="cpu"):
+        self.begin_suppress_tokens = _as_token_tensor(begin_suppress_tokens, device)
+        self.begin_index = begin_index
+        self._tokens = _TokenMask(self.begin_suppress_tokens)
+
+    def set_begin_index(self, begin_index: int):
+        self.begin_index = begin_index
+
+    def __call__(self, input_ids, scores):
+        if input_ids.shape[-1] != self.begin_index:
+            return scores
+        return self._tokens.fill(scores, -float("inf"))
+
+
+class EpsilonLogitsWarper(LogitsProcessor):
+    """Drop tokens whose probability is below ``epsilon`` (epsilon sampling)."""
+
+    def __init__(self, epsilon: float, filter_value: float = -float("inf"), min_tokens_to_keep: int = 1):
+        epsilon = float(epsilon)
+        if not 0 < epsilon < 1:
+            raise ValueError(f"epsilon_cutoff must be strictly between 0 and 1, not {epsilon!r}.")
+        _check_min_tokens_to_keep(min_tokens_to_keep)
+        self.epsilon, self.filter_value, self.min_tokens_to_keep = epsilon, filter_value, min_tokens_to_keep
+
+    def __call__(self, input_ids, scores):
+        remove = scores.softmax(dim=-1) < self.epsilon
+        k = min(self.min_tokens_to_keep, scores.shape[-1])
+        remove = remove & (scores < torch.topk(scores, k)[0][..., -1, None])
+        return scores.masked_fill(remove, self.filter_value)
+
+
+class EtaLogitsWarper(LogitsProcessor):
+    """Eta sampling: drop tokens less likely than min(eta, sqrt(eta) * exp(-entropy))."""
+
+    def __init__(self, epsilon: float, filter_value: float = -float("inf"), min_tokens_to_keep: int = 1,
+                 device="cpu"):
+        epsilon = float(epsilon)
+        if not 0 < epsilon < 1:
+            raise ValueError(f"eta_cutoff must be strictly between 0 and 1, not {epsilon!r}.")
+        _check_min_tokens_to_keep(min_tokens_to_keep)
+        self.epsilon = torch.tensor(epsilon, device=device)
+        self.filter_value, self.min_tokens_to_keep = filter_value, min_tokens_to_keep
+
+    def __call__(self, input_ids, scores):
+        probabilities = scores.softmax(dim=-1)
+        entropy = torch.distributions.Categorical(logits=scores).entropy()
+        eta = torch.min(self.epsilon.to(scores.device), torch.sqrt(self.epsilon.to(scores.device)) *
+                        torch.exp(-entropy))[..., None]
+        remove = probabilities < eta
+        k = min(self.min_tokens_to_keep, scores.shape[-1])
+        remove = remove & (scores < torch.topk(scores, k)[0][..., -1, None])
+        return scores.masked_fill(remove, self.filter_value)

@@ -1,9 +1,9 @@
 """`load_tokenizer(name_or_path, **kwargs)`: what `AutoTokenizer.from_pretrained` runs.
 
 Reads tokenizer_config.json (+ special_tokens_map.json, added_tokens.json, chat templates), picks the
-class (tokenizer_class, else config.json's model_type, else the generic class), and builds the engine
-from tokenizer.json or, failing that, from the legacy vocabulary files. Files are only read, never
-rewritten.
+class (tokenizer_class, else config.json's model_type, else the generic class; the family modules in
+families/ say which names they serve), and has the family build the engine's pipeline around
+tokenizer.json or, failing that, from the legacy vocabulary files. Files are only read, never rewritten.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from . import legacy
+from . import families, legacy
 from .lazy import LazyLogger
 from .files import ADDED_TOKENS_FILE, CHAT_TEMPLATE_FILE, CHAT_TEMPLATE_DIR, SPECIAL_TOKENS_MAP_FILE
 from .files import TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, read_json
@@ -22,11 +22,6 @@ logger = LazyLogger(__name__)
 _HUB_KEYS = ("revision", "cache_dir", "local_files_only", "token", "subfolder", "force_download")
 _DROPPED_KWARGS = ("use_fast", "trust_remote_code", "_from_auto", "proxies", "resume_download", "tokenizer_type",
                    "use_auth_token", "_commit_hash")
-_LEGACY_FILES = {"vocab.txt": "bert", "vocab.json": "gpt2", "tokenizer.model": "llama", "spiece.model": "t5",
-                 "sentencepiece.bpe.model": "xlm_roberta"}
-# The SentencePiece file each family's repos carry (any of them is tried when that one is missing).
-_SPM_FILES = {"t5": "spiece.model", "albert": "spiece.model", "llama": "tokenizer.model",
-              "xlm_roberta": "sentencepiece.bpe.model"}
 
 
 def _finder(name_or_path, hub_kwargs):
@@ -57,25 +52,24 @@ def _to_added_token(value, cls):
 
 
 def _pick_class(tokenizer_class, config: dict, find):
-    from .model_tokenizers import MODEL_TYPE_TO_CLASS, TOKENIZER_CLASSES
     from .tokenizer import PreTrainedTokenizerFast
 
     if tokenizer_class is not None:
         return tokenizer_class
     name = config.get("tokenizer_class")
     if name:
-        base = name[: -len("Fast")] if name.endswith("Fast") and name != "PreTrainedTokenizerFast" else name
-        if base in TOKENIZER_CLASSES:
-            return TOKENIZER_CLASSES[base]
-        # A family we have no class for: its tokenizer.json is used as it is (the reference does the same
-        # for names it does not know; for its own other families it may rebuild the pipeline first).
-        logger.info("tokenizer_class %r has no class of its own here; using tokenizer.json as it is.", name)
-        return PreTrainedTokenizerFast
+        cls = families.find_class(name)
+        if cls is None:
+            # A family we have no class for: its tokenizer.json is used as it is (the reference does the same
+            # for names it does not know; for its own other families it may rebuild the pipeline first).
+            logger.info("tokenizer_class %r has no class of its own here; using tokenizer.json as it is.", name)
+            return PreTrainedTokenizerFast
+        return cls
     config_path = find("config.json")
     if config_path:
         model_type = read_json(config_path).get("model_type")
-        if model_type in MODEL_TYPE_TO_CLASS:
-            return MODEL_TYPE_TO_CLASS[model_type]
+        if model_type:
+            return families.class_for_model_type(model_type) or PreTrainedTokenizerFast
     return PreTrainedTokenizerFast
 
 
@@ -116,10 +110,11 @@ def load_tokenizer(name_or_path, *init_inputs, tokenizer_class=None, **kwargs):
     if tokenizer_path:
         with open(tokenizer_path, encoding="utf-8") as f:
             text = f.read()
-        if tokenizer_class is None and cls.legacy_builder == "llama" and '"ByteLevel"' in text:
-            # Llama-3-style repos still say LlamaTokenizer but ship a byte-level tokenizer.json, which the
-            # Metaspace rebuild would ruin: the reference loads the file as it is, and so do we.
-            logger.warning("tokenizer_class is %s but tokenizer.json is byte-level; loading it as it is "
+        family = cls if issubclass(cls, families.FamilyTokenizer) else None
+        if tokenizer_class is None and family is not None and family.loads_tokenizer_json_as_is(text):
+            # e.g. Llama-3-style repos still say LlamaTokenizer but ship a byte-level tokenizer.json, which
+            # the family's rebuild would ruin: the reference loads the file as it is, and so do we.
+            logger.warning("tokenizer_class is %s but tokenizer.json is not that family's; loading it as it is "
                            "(PreTrainedTokenizerFast).", config.get("tokenizer_class"))
             cls = PreTrainedTokenizerFast
         file_state = json.loads(text)
@@ -189,87 +184,15 @@ def _content(value):
 
 def _build_state(cls, file_state, added_list, init_kwargs, find, name_or_path) -> dict:
     """The tokenizer.json dict to hand the engine (`file_state`: the folder's tokenizer.json, if any)."""
-    family = cls.legacy_builder
+    family = cls if issubclass(cls, families.FamilyTokenizer) else None
     if file_state is not None:
-        state = file_state
-        if family is None:
-            return state
-        return _rebuild_from_tokenizer_json(family, state, init_kwargs)
-    builder_kwargs = dict(init_kwargs)
-    if family is None:  # the generic class: guess the family from the files present
-        for filename, guess in _LEGACY_FILES.items():
-            if find(filename):
-                family = guess
-                break
+        return file_state if family is None else family.rebuild_state(file_state, init_kwargs)
+    if family is None:  # the generic class: guess the family from the files present (the class stays generic)
+        family = families.guess_from_files(find)
     if family is None:
         raise OSError(
             f"Can't load a tokenizer from {os.fspath(name_or_path)!r}: it holds no tokenizer.json and none of "
-            f"{sorted(_LEGACY_FILES)} (looked with tokenizer_config.json's settings). Save one with "
+            f"{families.legacy_file_names()} (looked with tokenizer_config.json's settings). Save one with "
             "save_pretrained(), or pass the path of a folder that has these files."
         )
-    if family == "bert":
-        path = find("vocab.txt")
-        _require(path, "vocab.txt", name_or_path)
-        return legacy.build_bert(legacy.read_wordpiece_vocab(path), added_list, init_kwargs)
-    if family in ("gpt2", "roberta", "qwen2"):
-        vocab_path, merges_path = find("vocab.json"), find("merges.txt")
-        _require(vocab_path, "vocab.json", name_or_path)
-        vocab, merges = legacy.read_bpe_files(vocab_path, merges_path)
-        return legacy.BUILDERS[family](vocab, added_list, init_kwargs, merges=merges)
-    if family not in _SPM_FILES:
-        raise OSError(f"Can't load the tokenizer: {os.fspath(name_or_path)!r} has no tokenizer.json, which "
-                      f"{cls.__name__} needs (it has no legacy vocabulary format here).")
-    filename = _SPM_FILES[family]
-    path = find(filename)
-    for other in dict.fromkeys(_SPM_FILES.values()):
-        path = path or find(other)
-    _require(path, filename, name_or_path)
-    inputs = legacy.sentencepiece_inputs(path, family, init_kwargs)
-    if family in ("xlm_roberta", "albert"):
-        # Special tokens are found by content in the (reordered) vocabulary, not at their .model ids.
-        return legacy.BUILDERS[family](inputs["scores"], added_list, init_kwargs,
-                                       precompiled_charsmap=inputs["precompiled_charsmap"])
-    spm_added = legacy.added_tokens_for_spm(path)
-    known = {t["content"] for t in added_list}
-    added = sorted(added_list + [t for t in spm_added if t["content"] not in known], key=lambda t: t["id"])
-    if family == "t5":
-        return legacy.build_t5(inputs["scores"], added, init_kwargs, precompiled_charsmap=inputs["precompiled_charsmap"])
-    return legacy.build_llama(inputs["vocab"], added, init_kwargs, merges=inputs.get("merges", []))
-
-
-def _require(path, filename, name_or_path):
-    if not path:
-        raise OSError(f"Can't load the tokenizer: {os.fspath(name_or_path)!r} has no {filename} (and no tokenizer.json).")
-
-
-def _rebuild_from_tokenizer_json(family: str, state: dict, init_kwargs: dict) -> dict:
-    """The reference rebuilds a family's pipeline around the vocabulary of its tokenizer.json, keeping only
-    the file's added tokens, padding, truncation and (for GPT-2 / Llama) post-processor."""
-    model = state.get("model") or {}
-    added = state.get("added_tokens", [])
-    if family == "t5" and model.get("type") == "Unigram":
-        built = legacy.build_t5([tuple(v) for v in model["vocab"]], added, init_kwargs,
-                                precompiled_charsmap=_precompiled(state))
-    elif family == "bert" and model.get("type") == "WordPiece":
-        built = legacy.build_bert(model["vocab"], added, init_kwargs)
-    elif family in ("xlm_roberta", "albert") and model.get("type") == "Unigram":
-        built = legacy.BUILDERS[family]([tuple(v) for v in model["vocab"]], added, init_kwargs,
-                                        precompiled_charsmap=_precompiled(state),
-                                        post_processor=state.get("post_processor"))
-    elif family in ("gpt2", "roberta", "llama", "qwen2") and model.get("type") == "BPE":
-        merges = model.get("merges", [])  # "a b" strings or [a, b] pairs: the engines read both
-        built = legacy.BUILDERS[family](model["vocab"], added, init_kwargs, merges=merges,
-                                        post_processor=state.get("post_processor"))
-    else:
-        return state  # a family mismatch (e.g. a BPE file under a WordPiece class): trust the file
-    built["truncation"], built["padding"] = state.get("truncation"), state.get("padding")
-    return built
-
-
-def _precompiled(state: dict):
-    normalizer = state.get("normalizer") or {}
-    items = normalizer.get("normalizers", [normalizer]) if normalizer.get("type") == "Sequence" else [normalizer]
-    for item in items:
-        if item and item.get("type") == "Precompiled":
-            return item.get("precompiled_charsmap")
-    return None
+    return family.state_from_files(find, added_list, init_kwargs, os.fspath(name_or_path))

@@ -203,7 +203,7 @@ class SpecialTokensMixin:
 
     def update_post_processor(self):
         """Rebuild the post-processor as `[bos] $A [eos]` from add_bos_token / add_eos_token."""
-        from .legacy import bos_eos_template
+        from .templates import bos_eos_template
 
         bos, eos = self.bos_token, self.eos_token
         add_bos = self.add_bos_token and bos is not None

@@ -125,9 +125,7 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
     model_input_names: list[str] = ["input_ids", "attention_mask"]
     padding_side: str = "right"
     truncation_side: str = "right"
-    # Subclasses that rebuild their pipeline from vocab files set this to a legacy.py builder name,
-    # and name the special tokens the family has when the config does not say.
-    legacy_builder: str | None = None
+    # The special tokens a family (families/*.py) has when the config does not say.
     default_special_tokens: dict[str, str] = {}
 
     def __init__(self, *args, tokenizer_object=None, tokenizer_file=None, _engine=None, **kwargs):
@@ -211,15 +209,8 @@ class PreTrainedTokenizerFast(SpecialTokensMixin):
             self.update_post_processor()
 
     def _build_backend_from_kwargs(self, kwargs):
-        """Subclasses build the engine from vocab files passed as kwargs (vocab_file=..., merges_file=...)."""
-        if self.legacy_builder is None:
-            return None
-        from .legacy import build_from_kwargs
-
-        tokenizer_json = build_from_kwargs(self.legacy_builder, kwargs)
-        if tokenizer_json is None:
-            return None
-        return engine_from_state(tokenizer_json)
+        """Families (families/*.py) build the engine from vocab files passed as kwargs (vocab_file=...)."""
+        return None
 
     # ---- engine plumbing -----------------------------------------------------------------------
     @property

@@ -91,3 +91,20 @@ def test_decoder_attention_mask():
     # a query that is padding sees itself (never a fully masked row, which would give NaN)
     padded = decoder_attention_mask(torch.tensor([[0, 1]]), torch.arange(2), 2)
     assert padded[0, 0].int().tolist() == [[1, 0], [0, 1]]
+
+
+def test_encoder_decoder_cache_keeps_both_halves_in_step():
+    from leanformers import EncoderDecoderCache
+
+    cache = EncoderDecoderCache()
+    k = torch.randn(2, 3, 4, 5)
+    for layer in range(2):
+        cache.update(k, k, layer)
+        cache.cross_attention_cache.update(k[:, :, :2], k[:, :, :2], layer)
+        cache.is_updated[layer] = True
+    assert cache.get_seq_length() == 4 and len(cache) == 2 and len(cache[0]) == 4
+    cache.reorder_cache(torch.tensor([1, 0]))  # beam reordering moves self and cross keys together
+    assert torch.equal(cache[0][0][0], k[1]) and torch.equal(cache[0][2][0], k[1, :, :2])
+    again = EncoderDecoderCache.from_legacy_cache(cache.to_legacy_cache())
+    assert again.is_updated == {0: True, 1: True} and again.get_seq_length() == 4
+    assert torch.equal(again[1][3], cache[1][3])

@@ -15,7 +15,7 @@ import struct
 
 import pytest
 
-from leanformers.tokenization import legacy
+from leanformers.tokenization import families, legacy
 from leanformers.tokenization.auto import load_tokenizer
 from leanformers.tokenization.sentencepiece_model import parse_sentencepiece_model
 
@@ -101,9 +101,7 @@ def test_llama_bpe_from_tokenizer_model(backend, tmp_path):
 
 
 def transformers_free_load(folder, class_name):
-    from leanformers.tokenization import model_tokenizers
-
-    return getattr(model_tokenizers, class_name).from_pretrained(str(folder))
+    return families.find_class(class_name).from_pretrained(str(folder))
 
 
 def test_spm_t5_save_roundtrip_with_reference(backend, tmp_path):
@@ -128,7 +126,7 @@ def test_merges_from_vocab_matches_reference():
 def test_bert_builder_equals_reference_pipeline(tmp_path, options):
     vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "Hello", "##o",
                                          "h", "e", "l", "中", "cafe", "café", "!"])}
-    ours = legacy.build_bert(dict(vocab), [], dict(options))
+    ours = families.load("bert").build(dict(vocab), [], dict(options))
     ref = json.loads(transformers.BertTokenizer(vocab=dict(vocab), **options).backend_tokenizer.to_str())
     ours["added_tokens"].sort(key=lambda t: t["id"])
     assert ours == ref
@@ -137,16 +135,16 @@ def test_bert_builder_equals_reference_pipeline(tmp_path, options):
         "Hello 中 café!").ids
 
 
-@pytest.mark.parametrize("family", ["gpt2", "roberta"])
+@pytest.mark.parametrize("class_name", ["GPT2Tokenizer", "RobertaTokenizer"])
 @pytest.mark.parametrize("add_prefix_space", [False, True])
-def test_byte_level_builders_equal_reference_pipeline(family, add_prefix_space):
+def test_byte_level_builders_equal_reference_pipeline(class_name, add_prefix_space):
     vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>", "a", "b", "ab", "Ġ", "Ġab",
                                          "<|endoftext|>", "<mask>"])}
     merges = [["a", "b"], ["Ġ", "ab"]]
-    ours = legacy.BUILDERS[family](dict(vocab), [], {"add_prefix_space": add_prefix_space}, merges=merges)
-    cls = transformers.GPT2Tokenizer if family == "gpt2" else transformers.RobertaTokenizer
-    ref = json.loads(cls(vocab=dict(vocab), merges=[tuple(m) for m in merges],
-                         add_prefix_space=add_prefix_space).backend_tokenizer.to_str())
+    ours = families.find_class(class_name).build(dict(vocab), [], {"add_prefix_space": add_prefix_space},
+                                                 merges=merges)
+    ref = json.loads(getattr(transformers, class_name)(vocab=dict(vocab), merges=[tuple(m) for m in merges],
+                                                       add_prefix_space=add_prefix_space).backend_tokenizer.to_str())
     ref["added_tokens"].sort(key=lambda t: t["id"])
     ours["added_tokens"].sort(key=lambda t: t["id"])
     assert ours == ref
