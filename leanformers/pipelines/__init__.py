@@ -13,11 +13,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 __all__ = [
     "pipeline", "Pipeline", "TextClassificationPipeline", "FeatureExtractionPipeline",
     "TextGenerationPipeline", "FillMaskPipeline", "TokenClassificationPipeline", "NerPipeline",
-    "QuestionAnsweringPipeline", "ZeroShotClassificationPipeline", "ChunkPipeline", "SUPPORTED_TASKS", "TASK_ALIASES", "get_supported_tasks", "check_task",
+    "QuestionAnsweringPipeline", "ZeroShotClassificationPipeline", "ChunkPipeline", "SummarizationPipeline",
+    "TranslationPipeline", "Text2TextGenerationPipeline", "SUPPORTED_TASKS", "TASK_ALIASES", "get_supported_tasks", "check_task",
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,6 +75,26 @@ SUPPORTED_TASKS = {
         "has_default": True,
         "default_hub": ("facebook/bart-large-mnli", "d7645e1"),
     },
+    "summarization": {
+        "impl": "leanformers.pipelines.text2text_generation:SummarizationPipeline",
+        "auto_model": "AutoModelForSeq2SeqLM",
+        "has_default": True,
+        "default_hub": ("sshleifer/distilbart-cnn-12-6", "a4f8f3e"),
+    },
+    # also "translation_XX_to_YY" (see check_task): the languages pick the default and the T5 prefix
+    "translation": {
+        "impl": "leanformers.pipelines.text2text_generation:TranslationPipeline",
+        "auto_model": "AutoModelForSeq2SeqLM",
+        "has_default": True,
+        "default_hub_by_languages": {pair: ("google-t5/t5-base", "a9723ea")
+                                     for pair in (("en", "fr"), ("en", "de"), ("en", "ro"))},
+    },
+    "text2text-generation": {
+        "impl": "leanformers.pipelines.text2text_generation:Text2TextGenerationPipeline",
+        "auto_model": "AutoModelForSeq2SeqLM",
+        "has_default": True,
+        "default_hub": ("google-t5/t5-base", "a9723ea"),
+    },
 }
 TASK_ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 
@@ -89,6 +111,9 @@ _LAZY_CLASSES = {
     "QuestionAnsweringPipeline": SUPPORTED_TASKS["question-answering"]["impl"],
     "ZeroShotClassificationPipeline": SUPPORTED_TASKS["zero-shot-classification"]["impl"],
     "ChunkPipeline": "leanformers.pipelines.chunk:ChunkPipeline",
+    "SummarizationPipeline": SUPPORTED_TASKS["summarization"]["impl"],
+    "TranslationPipeline": SUPPORTED_TASKS["translation"]["impl"],
+    "Text2TextGenerationPipeline": SUPPORTED_TASKS["text2text-generation"]["impl"],
 }
 
 # Head-class name endings -> task, to infer the task from a model when none is given.
@@ -97,6 +122,8 @@ _ARCHITECTURE_TASKS = (
     ("ForTokenClassification", "token-classification"),
     ("ForQuestionAnswering", "question-answering"),
     ("ForMaskedLM", "fill-mask"),
+    ("ForConditionalGeneration", "text2text-generation"),
+    ("MTModel", "translation"),
     ("ForCausalLM", "text-generation"),
     ("LMHeadModel", "text-generation"),
     ("Model", "feature-extraction"),
@@ -135,6 +162,12 @@ def check_task(task: str) -> tuple[str, dict]:
     if not isinstance(task, str):
         raise TypeError(f"task must be a string like 'text-classification', not {type(task).__name__}.")
     name = TASK_ALIASES.get(task, task)
+    if name.startswith("translation_"):
+        parts = name.split("_")
+        if len(parts) == 4 and parts[2] == "to" and parts[1] and parts[3]:
+            return name, SUPPORTED_TASKS["translation"]  # the pipeline reads the languages from the name
+        raise KeyError(f"Invalid translation task {task!r}: use the 'translation_XX_to_YY' format, e.g. "
+                       f"'translation_en_to_fr'.")
     if name not in SUPPORTED_TASKS:
         known = ", ".join(
             f"{t!r}" + (f" (alias {', '.join(repr(a) for a, c in TASK_ALIASES.items() if c == t)})"
@@ -298,7 +331,18 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
     if pipeline_class is None:
         pipeline_class = _import_path(entry["impl"])
 
-    if model is None and "default_hub" in entry:
+    if model is None and "default_hub_by_languages" in entry:
+        parts = task.split("_")
+        pair = (parts[1], parts[3]) if len(parts) == 4 else None
+        if pair not in entry["default_hub_by_languages"]:
+            known = ", ".join(f"'translation_{a}_to_{b}'" for a, b in entry["default_hub_by_languages"])
+            raise ValueError(f"{task!r} has no default model (defaults exist for {known}): pass one, e.g. "
+                             f"pipeline({task!r}, model='Helsinki-NLP/opus-mt-{pair[0]}-{pair[1]}')" if pair else
+                             f"'translation' needs the languages to pick a default model: use a task like {known}, "
+                             f"or pass a model.")
+        model_name, hub["revision"] = _default_hub_model(task, *entry["default_hub_by_languages"][pair], hub)
+        model = model_name
+    elif model is None and "default_hub" in entry:
         model_name, hub["revision"] = _default_hub_model(task, *entry["default_hub"], hub)
         model = model_name
     elif model is None:
@@ -334,6 +378,14 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
             tokenizer_hub.setdefault("cache_dir", model_kwargs["cache_dir"])
         tokenizer = _load_tokenizer(tokenizer, model, model_name, config, tokenizer_hub, use_fast, gguf_file)
 
+    if task == "translation":
+        # a model that names its translation in task_specific_params (T5: translation_en_to_de...) gets it
+        for key in getattr(getattr(model, "config", None), "task_specific_params", None) or {}:
+            if key.startswith("translation"):
+                task = key
+                warnings.warn(f'"translation" task was used, instead of "translation_XX_to_YY", defaulting to "{task}"',
+                              UserWarning)
+                break
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
     return pipeline_class(model=model, tokenizer=tokenizer, task=task, device=device, **kwargs)

@@ -117,3 +117,31 @@ def build(folder: str, kind: str, head: str, seed: int = 0, **config_kwargs) -> 
                 param.normal_(0.0, 0.5 if "classifier" in name or "qa_outputs" in name else 0.05)
     model.save_pretrained(folder)
     return folder
+
+
+def build_seq2seq(folder: str, arch: str = "bart", seed: int = 0, **config_kwargs) -> str:
+    """A tiny encoder-decoder for the summarization / translation / text2text tests, with the
+    byte-level tokenizer (BART's special tokens: <s>=0, <pad>=1, </s>=2)."""
+    import torch
+    import transformers
+
+    tokenizer = train_tokenizer("bytelevel", folder)
+    if arch == "bart":
+        config = transformers.BartConfig(
+            vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+            decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=MAX_POSITIONS,
+            pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
+            **config_kwargs)
+        model_class = transformers.BartForConditionalGeneration
+    else:
+        raise ValueError(arch)
+    torch.manual_seed(seed)
+    model = model_class(config).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("bias"):
+                param.normal_(0.0, 0.05)
+            elif "embed_tokens" in name or name == "model.shared.weight":
+                param.normal_(0.0, 1.0)  # sharper logits: fewer near-ties between generated tokens
+    model.save_pretrained(folder)
+    return folder
