@@ -174,7 +174,7 @@ def check_task(task: str) -> tuple[str, dict]:
                         if t in TASK_ALIASES.values() else "")
             for t in sorted(SUPPORTED_TASKS)
         )
-        raise KeyError(f"Unknown task {task!r}. leanformers pipelines support: {known}.")
+        raise KeyError(f"Unknown task {task!r}. leanformers pipelines support: {known}, 'translation_XX_to_YY'.")
     return name, SUPPORTED_TASKS[name]
 
 
