@@ -101,7 +101,13 @@ def _module_for(name: str) -> str | None:
     return _model_names().get(name) if not name.startswith("_") else None
 
 
+# submodules reachable as attributes without importing them first: leanformers.logging.set_verbosity_info()
+_SUBMODULES = ("logging", "utils")
+
+
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"leanformers.{name}")
     module_name = _module_for(name)
     if module_name is None:
         raise AttributeError(f"module 'leanformers' has no attribute {name!r}")
@@ -113,7 +119,7 @@ def __getattr__(name: str):
 def __dir__():
     from .tokenization.families import public_names
 
-    return sorted(set(globals()) | set(_LAZY) | set(_model_names()) | set(public_names()))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES) | set(_model_names()) | set(public_names()))
 
 
 __all__ = sorted(_LAZY)

@@ -11,6 +11,7 @@ import importlib
 import os
 
 from .configuration import PretrainedConfig
+from .hub import resolve_file, split_gguf_path
 
 __all__ = [
     "AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForSequenceClassification",
@@ -83,14 +84,24 @@ class AutoConfig:
     def from_pretrained(name_or_path, *, gguf_file=None, return_unused_kwargs=False, **kwargs):
         hub_keys = ("revision", "cache_dir", "local_files_only", "token", "subfolder", "force_download")
         hub = {k: kwargs.pop(k) for k in hub_keys if k in kwargs}
+        name_or_path, gguf_file = split_gguf_path(name_or_path, gguf_file)
         if gguf_file:
             from .gguf import gguf_config_dict
-            from .hub import resolve_file
 
             data = gguf_config_dict(resolve_file(name_or_path, gguf_file, **hub))
         else:
             data = PretrainedConfig.read_config_dict(name_or_path, **hub)
-        cls = _config_class_for(_model_type_of(data, str(name_or_path)))
+        model_type = _model_type_of(data, str(name_or_path))
+        try:
+            cls = _config_class_for(model_type)
+        except ValueError:
+            if not data.get("auto_map"):
+                raise
+            raise ValueError(
+                f"{name_or_path}: model_type {model_type!r} is defined only by the checkpoint's own code "
+                f"(config.json has auto_map {data['auto_map']}), and leanformers never runs code from a "
+                f"checkpoint. Use a checkpoint of a supported model type ({', '.join(known_model_types())})."
+            ) from None
         return cls.from_dict(data, return_unused_kwargs=return_unused_kwargs, **kwargs)
 
     @staticmethod
@@ -129,6 +140,9 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, name_or_path, *model_args, config=None, **kwargs):
+        name_or_path, gguf_file = split_gguf_path(name_or_path, kwargs.pop("gguf_file", None))
+        if gguf_file is not None:
+            kwargs["gguf_file"] = gguf_file
         if config is None:
             hub_keys = ("revision", "cache_dir", "local_files_only", "token", "subfolder",
                         "force_download", "gguf_file")
@@ -174,9 +188,9 @@ class AutoTokenizer:
 
     @staticmethod
     def from_pretrained(name_or_path, *args, gguf_file=None, **kwargs):
+        name_or_path, gguf_file = split_gguf_path(name_or_path, gguf_file)
         if gguf_file:
             from .gguf import gguf_tokenizer
-            from .hub import resolve_file
 
             hub_keys = ("revision", "cache_dir", "local_files_only", "token", "subfolder")
             path = resolve_file(name_or_path, gguf_file, **{k: kwargs.pop(k) for k in hub_keys if k in kwargs})

@@ -19,6 +19,7 @@ lean: torch and the models are imported only inside the handlers that need them.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -56,7 +57,7 @@ def _run(args) -> int:
     from .pipelines import check_task, pipeline
 
     try:
-        task = check_task(args.task)[0] if not args.task.startswith("translation_") else args.task
+        task = check_task(args.task)[0]
     except KeyError as e:
         raise CommandError(e.args[0]) from None
     _check_task_options(task, args)
@@ -68,9 +69,11 @@ def _run(args) -> int:
     if not texts or texts == ["-"]:
         if sys.stdin.isatty() and not texts:
             raise CommandError("give the texts as arguments, or pipe them in one per line (or pass '-').")
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-        if not texts:
-            raise CommandError("no texts: the standard input was empty.")
+        texts = (line.rstrip("\n") for line in sys.stdin if line.strip())
+        if not args.jsonl:  # one JSON document needs every text; --jsonl streams them as they come
+            texts = list(texts)
+            if not texts:
+                raise CommandError("no texts: the standard input was empty.")
 
     pipe_kwargs = dict(args.param)
     if args.top_k is not None:
@@ -83,20 +86,33 @@ def _run(args) -> int:
         call_kwargs = {}
         if pipe.task == "text-generation" and "do_sample" not in pipe_kwargs:
             call_kwargs["do_sample"] = False  # the command is greedy (reproducible) unless asked to sample
-        if task == "question-answering":
-            results = pipe(question=texts, context=args.context, **call_kwargs)
-        elif task == "zero-shot-classification":
-            results = pipe(texts, candidate_labels=args.labels, **call_kwargs)
-        else:
-            results = pipe(_as_chats(texts, pipe, args), **call_kwargs)
-        if len(texts) == 1 and task in ("question-answering", "fill-mask"):
-            results = [results]  # these pipelines unwrap a one-item list; the command prints one result per text
+        if args.jsonl:  # one line per result, a batch at a time: memory stays bounded on any input
+            texts = iter(texts)
+            while chunk := list(itertools.islice(texts, pipe._batch_size or pipe.default_batch_size)):
+                for result in _results(pipe, task, chunk, args, call_kwargs):
+                    sys.stdout.write(json.dumps(_jsonable(result), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            return 0
+        results = _results(pipe, task, texts, args, call_kwargs)
     except (KeyError, ValueError, OSError, RuntimeError, ImportError, TypeError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         raise CommandError(message) from None
     json.dump(_jsonable(results), sys.stdout, ensure_ascii=False, indent=args.indent)
     sys.stdout.write("\n")
     return 0
+
+
+def _results(pipe, task: str, texts: list[str], args, call_kwargs: dict) -> list:
+    """One result per text: the questions of question-answering, the texts of zero-shot with --labels."""
+    if task == "question-answering":
+        results = pipe(question=texts, context=args.context, **call_kwargs)
+    elif task == "zero-shot-classification":
+        results = pipe(texts, candidate_labels=args.labels, **call_kwargs)
+    else:
+        results = pipe(_as_chats(texts, pipe, args), **call_kwargs)
+    if len(texts) == 1 and task in ("question-answering", "fill-mask"):
+        results = [results]  # these pipelines unwrap a one-item list
+    return results
 
 
 def _check_task_options(task: str, args):
@@ -195,6 +211,9 @@ def add_run_command(subparsers):
                         "temperature 0.7); up to 256 new tokens unless -p max_new_tokens=N")
     p.add_argument("--system", default=None, help="text-generation with --chat: a system message before each text")
     p.add_argument("--indent", type=int, default=None, help="indent the JSON output by this many spaces")
+    p.add_argument("--jsonl", action="store_true",
+                   help="print one JSON result per line, a batch at a time, reading standard input as it "
+                        "comes (bounded memory on long or endless inputs), instead of one JSON document at the end")
     p.set_defaults(handler=_run)
 
 

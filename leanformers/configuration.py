@@ -7,9 +7,14 @@ written back, so a config.json survives a load/save round-trip unchanged in mean
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
 import json
+import numbers
 import os
+import re
+import secrets
 
 from .hub import resolve_file
 
@@ -32,6 +37,13 @@ _COMMON_DEFAULTS = {
 _PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 # Written by older libraries; read for compatibility, never written back.
 _RENAMED = {"torch_dtype": "dtype"}
+# Sizes a model is built from. A bool, a string or a value below 1 here would build a cut-down model
+# (num_hidden_layers=0 builds no layers) or fail deep inside torch, so they are checked when set.
+# The second group may be null: the model then derives them (n_inner=None -> 4 * n_embd).
+_SIZE_KEYS = {"num_hidden_layers", "n_layer", "n_layers", "hidden_size", "n_embd", "dim",
+              "num_attention_heads", "n_head", "n_heads", "vocab_size"}
+_OPTIONAL_SIZE_KEYS = {"intermediate_size", "n_inner", "hidden_dim", "num_key_value_heads", "head_dim",
+                       "max_position_embeddings", "n_positions"}
 
 
 def _dtype_name(value):
@@ -78,7 +90,9 @@ class PretrainedConfig:
 
     # ---- aliases and labels -------------------------------------------------------------------
     def __setattr__(self, key, value):
+        _check_key(type(self), key, value)
         key = type(self).attribute_map.get(key, key)
+        _check_key(type(self), key, value)
         super().__setattr__(key, value)
 
     def __getattr__(self, key):
@@ -187,6 +201,10 @@ class PretrainedConfig:
     def read_config_dict(cls, name_or_path, **hub_kwargs) -> dict:
         """The parsed config.json of a folder, cached Hub id, or a config.json path."""
         name = os.fspath(name_or_path)
+        if name.lower().endswith(".gguf") and os.path.isfile(name):  # XConfig.from_pretrained("x.gguf")
+            from .gguf import gguf_config_dict
+
+            return gguf_config_dict(name)
         path = name if os.path.isfile(name) else resolve_file(name, CONFIG_NAME, **hub_kwargs)
         try:
             with open(path, encoding="utf-8") as f:
@@ -230,15 +248,103 @@ class PretrainedConfig:
 PreTrainedConfig = PretrainedConfig  # the reference's v5 spelling
 
 
-def write_text_atomic(path: str, text: str):
-    """Write ``text`` to ``path`` so that a crash never leaves a half-written file there."""
-    tmp = f"{path}.tmp-{os.getpid()}"
+def _check_key(cls, key: str, value) -> None:
+    """Refuse config keys that would replace the class's own methods, and sizes that build no model."""
+    own = inspect.getattr_static(cls, key, None)
+    if (key.startswith("__") and key.endswith("__") or callable(own)
+            or isinstance(own, (classmethod, staticmethod)) or (isinstance(own, property) and own.fset is None)):
+        raise ValueError(
+            f"Config key {key!r} would replace {cls.__name__}.{key}, which is part of the config class "
+            f"itself, not a setting. Remove or rename {key!r} in config.json (or in the arguments)."
+        )
+    if key in _SIZE_KEYS or key in _OPTIONAL_SIZE_KEYS:
+        if value is None and key in _OPTIONAL_SIZE_KEYS:
+            return
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(
+                f"Config key {key!r} must be a positive integer (int >= 1"
+                f"{', or null' if key in _OPTIONAL_SIZE_KEYS else ''}), got {value!r} "
+                f"({type(value).__name__}). Fix it in config.json or in the arguments."
+            )
+
+
+def write_file_atomic(path: str, write) -> None:
+    """Write a file so that a reader (or a crash) sees the old file or the complete new one.
+
+    ``write(f)`` fills a binary file object. It goes to a hidden temporary file beside ``path``
+    (same folder, so same file system), which is fsynced and then renamed over ``path``; the folder
+    is fsynced so the rename survives a power cut. The temporary name carries the writer's pid, so
+    a later save can tell the leftover of a killed process from another process's write in flight.
+    The file gets the usual umask-based mode (``os.open`` with 0o666), not a private 0o600.
+    """
+    path = os.fspath(path)
+    tmp = temp_path(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+        raise
+    fsync_folder(os.path.dirname(tmp))
+
+
+def temp_path(path: str) -> str:
+    """A fresh hidden name beside ``path``: ``.<name>.<pid>.<8 hex>.tmp`` (see TEMP_FILE)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """``write_file_atomic`` for UTF-8 text (config.json, tokenizer files, trainer state)."""
+    data = text.encode("utf-8")
+    write_file_atomic(path, lambda f: f.write(data))
+
+
+def fsync_folder(folder: str) -> None:
+    """Make renames and removals in ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ``.<final name>.<pid>.<8 hex>.tmp``: what write_file_atomic leaves behind if its process is killed
+# (a sharded save's staged shards add their extension: ``....tmp.safetensors``).
+TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp(\.safetensors|\.bin)?$")
+
+
+def remove_orphan_temps(folder: str, keep=()) -> list[str]:
+    """Delete the temporary files that killed writers left in ``folder`` (those of live processes,
+    possibly saving into the same folder right now, and the names in ``keep`` are kept)."""
+    removed = []
+    for entry in os.listdir(folder):
+        m = TEMP_FILE.match(entry)
+        if m is None or entry in keep or _pid_alive(int(m.group("pid"))):
+            continue
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            os.remove(os.path.join(folder, entry))
+            removed.append(entry)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill would terminate the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # exists but is not ours, or cannot be asked: keep its files
+    return True

@@ -5,6 +5,8 @@ Kept small on purpose: anything architecture-specific belongs in the model's own
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 
 import torch
@@ -13,7 +15,7 @@ from torch import nn
 
 __all__ = [
     "ACT2FN", "get_activation", "sdpa_attention", "padding_mask", "causal_padding_mask",
-    "check_input_ids", "classification_loss",
+    "check_input_ids", "classification_loss", "eager_attention", "eager_attention_active",
 ]
 
 
@@ -134,16 +136,36 @@ def causal_padding_mask(attention_mask: torch.Tensor | None, query_len: int, key
     return mask
 
 
+# True while a model loaded with attn_implementation="eager" runs its forward pass (per thread and
+# per async task: a context variable, set by PreTrainedModel.__call__).
+_EAGER = contextvars.ContextVar("leanformers_eager_attention", default=False)
+
+
+@contextlib.contextmanager
+def eager_attention():
+    token = _EAGER.set(True)
+    try:
+        yield
+    finally:
+        _EAGER.reset(token)
+
+
+def eager_attention_active() -> bool:
+    return _EAGER.get()
+
+
 def sdpa_attention(query, key, value, mask=None, *, dropout: float = 0.0, scale: float | None = None,
                    is_causal: bool = False, need_weights: bool = False):
     """Scaled dot-product attention over (batch, heads, seq, head_dim) tensors.
 
     ``key``/``value`` may have fewer heads than ``query`` (grouped-query attention): they are
-    repeated. ``mask`` is boolean (True = attend) or additive float. With ``need_weights`` the
-    attention probabilities are computed explicitly (SDPA does not return them) and returned too.
+    repeated. ``mask`` is boolean (True = attend) or additive float. With ``need_weights``, or
+    inside ``eager_attention()`` (attn_implementation="eager"), the attention is computed
+    explicitly (matmul, softmax in float32, matmul), as the reference's eager path does; SDPA does
+    not return the probabilities.
     """
     n_rep = query.shape[1] // key.shape[1]
-    if not need_weights:
+    if not need_weights and not _EAGER.get():
         # enable_gqa reads each key/value head for its n_rep query heads (same numbers as repeating them)
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout,
                                              is_causal=is_causal and mask is None, scale=scale,
@@ -165,7 +187,7 @@ def sdpa_attention(query, key, value, mask=None, *, dropout: float = 0.0, scale:
     weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
     if dropout:
         weights = F.dropout(weights, p=dropout, training=True)
-    return torch.matmul(weights, value), weights
+    return torch.matmul(weights, value), (weights if need_weights else None)
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> torch.Tensor:

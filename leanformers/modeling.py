@@ -9,75 +9,151 @@ in one warning. ``base_model_prefix`` lets a body load from a head checkpoint an
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
-import shutil
-import tempfile
+import threading
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from . import weights as W
 from .configuration import PretrainedConfig, write_text_atomic
-from .hub import resolve_file
+from .hub import CheckpointNotFoundError, resolve_file, split_gguf_path
+from .layers import eager_attention, eager_attention_active
+from .logging import tqdm
 
-__all__ = ["PreTrainedModel", "init_empty_weights"]
+__all__ = ["PreTrainedModel", "init_empty_weights", "upload_files"]
 
 logger = logging.getLogger("leanformers")
 
 # from_pretrained arguments of the reference that have no meaning here; accepted and ignored.
 _IGNORED_KWARGS = {
-    "trust_remote_code", "low_cpu_mem_usage", "attn_implementation", "resume_download", "proxies",
-    "mirror", "_fast_init", "offload_folder", "offload_state_dict", "use_auth_token", "_from_auto",
-    "weights_only", "disable_mmap", "key_mapping", "tp_plan", "use_kernels", "variant",
+    "low_cpu_mem_usage", "resume_download", "proxies", "mirror", "_fast_init", "offload_folder",
+    "offload_state_dict", "use_auth_token", "_from_auto", "weights_only", "disable_mmap", "key_mapping",
+    "tp_plan", "use_kernels",
 }
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
+_QUANTIZATION_KWARGS = ("load_in_8bit", "load_in_4bit", "quantization_config")
 
 
-@contextlib.contextmanager
-def init_empty_weights():
-    """Create parameters on the meta device (buffers stay real: they are small and often computed,
-    like position ids or RoPE frequencies, and are not always in a checkpoint)."""
-    original = nn.Module.register_parameter
-
-    def register_on_meta(module, name, param):
-        original(module, name, param)
-        if param is not None and param.device.type != "meta":
-            module._parameters[name] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-
-    # Layers' own reset_parameters() would then initialise meta tensors: pointless, and normal_ on
-    # meta goes through torch._refs, whose first use imports torch._dynamo (seconds). Skip them.
-    def skip_on_meta(init):
-        def wrapper(tensor, *args, **kwargs):
-            return tensor if tensor.device.type == "meta" else init(tensor, *args, **kwargs)
-        return wrapper
-
-    init_functions = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS if hasattr(nn.init, name)}
-    nn.Module.register_parameter = register_on_meta
-    for name, fn in init_functions.items():
-        setattr(nn.init, name, skip_on_meta(fn))
-    try:
-        yield
-    finally:
-        nn.Module.register_parameter = original
-        for name, fn in init_functions.items():
-            setattr(nn.init, name, fn)
-
-
+# Building a model changes how torch creates tensors (parameters on meta, a default dtype). Both
+# changes are confined to the building thread: a layer built by another thread at the same time
+# comes out as it would without leanformers.
+_BUILD = threading.local()  # .meta: nesting depth of init_empty_weights in this thread
+_PATCH_LOCK = threading.Lock()
+_patch_users = 0
+_originals: dict = {}
 _INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
                    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
                    "sparse_")
 
 
+def _register_on_meta(module, name, param):
+    _originals["register_parameter"](module, name, param)
+    if getattr(_BUILD, "meta", 0) and param is not None and param.device.type != "meta":
+        module._parameters[name] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+
+
+def _skip_on_meta(init):
+    # Layers' own reset_parameters() would initialise meta tensors: pointless, and normal_ on meta
+    # goes through torch._refs, whose first use imports torch._dynamo (seconds).
+    @functools.wraps(init)
+    def wrapper(tensor, *args, **kwargs):
+        return tensor if tensor.device.type == "meta" else init(tensor, *args, **kwargs)
+    return wrapper
+
+
+def _patch(install: bool):
+    """Install the hooks while any thread builds on meta; they act only in threads that do."""
+    global _patch_users
+    with _PATCH_LOCK:
+        _patch_users += 1 if install else -1
+        if install and _patch_users == 1:
+            _originals["register_parameter"] = nn.Module.register_parameter
+            nn.Module.register_parameter = _register_on_meta
+            for name in _INIT_FUNCTIONS:
+                if hasattr(nn.init, name):
+                    _originals[name] = getattr(nn.init, name)
+                    setattr(nn.init, name, _skip_on_meta(_originals[name]))
+        elif not install and _patch_users == 0:
+            # _originals keeps its entries: a call that entered a hook just before this still finds them
+            nn.Module.register_parameter = _originals["register_parameter"]
+            for name in _INIT_FUNCTIONS:
+                if name in _originals:
+                    setattr(nn.init, name, _originals[name])
+
+
 @contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype):
-    previous = torch.get_default_dtype()
-    if dtype.is_floating_point:
-        torch.set_default_dtype(dtype)
+def init_empty_weights():
+    """Create the parameters of modules built in this thread on the meta device (buffers stay
+    real: they are small and often computed, like position ids or RoPE frequencies, and are not
+    always in a checkpoint). Other threads are not affected."""
+    _patch(True)
+    depth = getattr(_BUILD, "meta", 0)
+    _BUILD.meta = depth + 1
     try:
         yield
     finally:
-        torch.set_default_dtype(previous)
+        _BUILD.meta = depth
+        _patch(False)
+
+
+class _DefaultDtype(TorchFunctionMode):
+    """``torch.set_default_dtype`` for the current thread only (torch function modes are
+    thread-local; the default dtype is process-wide): a factory call without a dtype that gives the
+    process default floating dtype gives ``dtype`` instead."""
+
+    _FACTORIES = frozenset({torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn,
+                            torch.arange, torch.linspace, torch.logspace, torch.eye, torch.empty_strided,
+                            torch.scalar_tensor, torch.tensor, torch.as_tensor})
+
+    def __init__(self, dtype: torch.dtype):
+        super().__init__()
+        self.dtype = dtype
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if (func in self._FACTORIES and kwargs.get("dtype") is None and "out" not in kwargs
+                and isinstance(out, torch.Tensor) and out.dtype == torch.get_default_dtype()
+                and not (args and isinstance(args[0], torch.Tensor))):  # torch.tensor(t) keeps t's dtype
+            out = out.to(self.dtype)
+        return out
+
+
+def _default_dtype(dtype: torch.dtype):
+    if not dtype.is_floating_point or dtype == torch.get_default_dtype():
+        return contextlib.nullcontext()
+    return _DefaultDtype(dtype)
+
+
+def _refuse_quantization(options: dict, where: str = "from_pretrained()"):
+    found = [k for k in _QUANTIZATION_KWARGS if options.get(k)]
+    if found:
+        raise NotImplementedError(
+            f"{where} asks for quantized weights ({', '.join(found)}), which leanformers does not "
+            f"support. Load the full-precision checkpoint with dtype=torch.bfloat16 or torch.float16 "
+            f"to halve memory, or a GGUF file with from_pretrained(..., gguf_file=...)."
+        )
+
+
+def _check_variant(variant):
+    if variant is not None and not (isinstance(variant, str) and W.is_plain_file_name(variant)):
+        raise ValueError(f"variant must be a name like 'fp16' (weights in model.fp16.safetensors), not {variant!r}.")
+    return variant
+
+
+def _check_attn_implementation(value):
+    if value is not None and value not in ATTN_IMPLEMENTATIONS:
+        raise ValueError(
+            f"attn_implementation={value!r} is not supported: use 'sdpa' (the default: "
+            f"torch.nn.functional.scaled_dot_product_attention, which picks flash or memory-efficient "
+            f"kernels by itself) or 'eager' (explicit matmul + softmax)."
+        )
+    return value
 
 
 def _to_dtype(dtype) -> torch.dtype | str | None:
@@ -111,6 +187,14 @@ class PreTrainedModel(nn.Module):
         self.name_or_path = config.name_or_path
         self.generation_config = None
         self.gradient_checkpointing = False
+
+    def __call__(self, *args, **kwargs):
+        # attn_implementation="eager": the attention of this forward pass (and of every layer in
+        # it) is computed without SDPA; a context variable, so other threads are unaffected.
+        if getattr(self.config, "_attn_implementation", None) != "eager" or eager_attention_active():
+            return super().__call__(*args, **kwargs)
+        with eager_attention():
+            return super().__call__(*args, **kwargs)
 
     # ---- initialisation and tying ----------------------------------------------------------------
     def _init_weights(self, module: nn.Module):
@@ -271,9 +355,14 @@ class PreTrainedModel(nn.Module):
 
     # ---- building --------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: PretrainedConfig, dtype=None, **kwargs):
+    def from_config(cls, config: PretrainedConfig, dtype=None, attn_implementation=None, **kwargs):
         """A randomly initialised model (the reference's ``_from_config``)."""
         dtype = _to_dtype(dtype or kwargs.pop("torch_dtype", None))
+        _refuse_quantization(kwargs, where="from_config()")
+        for key in _QUANTIZATION_KWARGS:
+            kwargs.pop(key, None)
+        if attn_implementation is not None:
+            config._attn_implementation = _check_attn_implementation(attn_implementation)
         with _default_dtype(dtype if isinstance(dtype, torch.dtype) else torch.get_default_dtype()):
             return cls(config, **kwargs)
 
@@ -284,6 +373,7 @@ class PreTrainedModel(nn.Module):
                         ignore_mismatched_sizes=False, force_download=False, local_files_only=None,
                         token=None, revision=None, subfolder="", use_safetensors=None, dtype="auto",
                         device_map=None, output_loading_info=False, gguf_file=None, **kwargs):
+        pretrained_model_name_or_path, gguf_file = split_gguf_path(pretrained_model_name_or_path, gguf_file)
         name = os.fspath(pretrained_model_name_or_path)
         hub = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
                    token=token, subfolder=subfolder, force_download=force_download)
@@ -292,6 +382,12 @@ class PreTrainedModel(nn.Module):
         dtype = _to_dtype(dtype)
         for key in _IGNORED_KWARGS & kwargs.keys():
             kwargs.pop(key)
+        _refuse_quantization(kwargs)
+        for key in _QUANTIZATION_KWARGS:  # load_in_8bit=False and the like ask for nothing
+            kwargs.pop(key, None)
+        variant = _check_variant(kwargs.pop("variant", None))
+        trust_remote_code = kwargs.pop("trust_remote_code", None)
+        attn_implementation = _check_attn_implementation(kwargs.pop("attn_implementation", None))
 
         gguf_path = resolve_file(name, gguf_file, **hub) if gguf_file else None
         if config is None:
@@ -304,14 +400,24 @@ class PreTrainedModel(nn.Module):
                 config, kwargs = cls.config_class.from_pretrained(name, return_unused_kwargs=True,
                                                                   **hub, **kwargs)
         else:
+            attn_implementation = attn_implementation or getattr(config, "_attn_implementation", None)
             config = config.copy()
             config, kwargs = type(config).from_dict(config.to_dict(), return_unused_kwargs=True, **kwargs)
         if kwargs:
             raise TypeError(f"{cls.__name__}.from_pretrained() got unexpected arguments {sorted(kwargs)} "
                             f"(they are neither loading options nor {type(config).__name__} fields).")
+        _refuse_quantization(vars(config), where=f"{name}'s config.json")
+        if trust_remote_code and getattr(config, "auto_map", None):
+            raise ValueError(
+                f"{name} ships its own modelling code (config.json has auto_map {config.auto_map}), and "
+                f"leanformers never runs code from a checkpoint. Pass trust_remote_code=False to load "
+                f"it with the built-in {cls.__name__} (as the reference does without remote code), or "
+                f"use the reference library to run the custom code."
+            )
+        config._attn_implementation = attn_implementation or "sdpa"
         config.name_or_path = name
 
-        state = cls._load_state(name, gguf_path, use_safetensors, hub)
+        state = cls._load_state(name, gguf_path, use_safetensors, hub, variant)
         state = cls.sanitize(state)
         if dtype == "auto" or dtype is None:
             dtype = _to_dtype(config.dtype) if config.dtype else None
@@ -337,7 +443,7 @@ class PreTrainedModel(nn.Module):
         return (model, info) if output_loading_info else model
 
     @classmethod
-    def _load_state(cls, name, gguf_path, use_safetensors, hub) -> dict[str, torch.Tensor]:
+    def _load_state(cls, name, gguf_path, use_safetensors, hub, variant=None) -> dict[str, torch.Tensor]:
         if gguf_path:
             from .gguf import gguf_state_dict
 
@@ -347,18 +453,26 @@ class PreTrainedModel(nn.Module):
             candidates += [W.SAFE_WEIGHTS_NAME, W.SAFE_WEIGHTS_INDEX_NAME]
         if use_safetensors is not True:
             candidates += [W.WEIGHTS_NAME, W.WEIGHTS_INDEX_NAME]
-        for filename in candidates:
-            path = resolve_file(name, filename, required=False, **hub)
-            if path is None:
-                continue
-            if filename.endswith(".index.json"):
-                shards = sorted(set(W.read_index(path).values()))
-                return W.load_checkpoint_files([resolve_file(name, s, **hub) for s in shards])
-            return W.load_checkpoint_files([path])
-        raise W.CorruptCheckpointError(
-            f"{name!r} has a config but no weights: none of {candidates} was found. Save the model "
-            f"with save_pretrained(), or pass the folder that holds the weights."
-        )
+        candidates = [W.variant_name(c, variant) for c in candidates]
+        # A save into the folder while we read may swap the layout under us (a single file for
+        # shards, new shards for old): a vanished or changed file means "look again".
+        for attempt in range(5):
+            try:
+                for filename in candidates:
+                    path = resolve_file(name, filename, required=False, **hub)
+                    if path is None:
+                        continue
+                    if filename.endswith(".json"):
+                        # shards lie beside their index (the index may name only plain file names)
+                        return W.load_sharded(path, lambda shard: resolve_file(name, shard, **hub))
+                    return W.load_checkpoint_files([path])
+                break
+            except (FileNotFoundError, CheckpointNotFoundError):
+                if attempt == 4 or not os.path.isdir(name):
+                    raise
+        hint = (f" To load the weights without a variant, leave out variant={variant!r}." if variant else
+                " Save the model with save_pretrained(), or pass the folder that holds the weights.")
+        raise W.CorruptCheckpointError(f"{name!r} has a config but no weights: none of {candidates} was found.{hint}")
 
     def _align_prefix(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Map body-only checkpoints onto head models and head checkpoints onto bodies."""
@@ -385,7 +499,7 @@ class PreTrainedModel(nn.Module):
             unexpected = [k for k in unexpected
                           if not any(re.search(p, k) for p in self._keys_to_ignore_on_load_unexpected)]
         mismatched, to_load = [], {}
-        for key, tensor in state.items():
+        for key, tensor in tqdm(state.items(), total=len(state), desc="Loading weights", unit="tensor", leave=False):
             if key not in expected:
                 continue
             want = expected[key]
@@ -452,44 +566,50 @@ class PreTrainedModel(nn.Module):
 
     # ---- saving ----------------------------------------------------------------------------------
     def save_pretrained(self, save_directory, *, state_dict=None, max_shard_size="50GB",
-                        safe_serialization=True, is_main_process=True, **kwargs):
-        """config.json + model.safetensors (sharded above ``max_shard_size``), written atomically.
+                        safe_serialization=True, is_main_process=True, variant=None, push_to_hub=False,
+                        token=None, **kwargs):
+        """config.json + model.safetensors (sharded above ``max_shard_size``) into ``save_directory``.
 
-        Everything is written into a temporary folder beside the target, which then takes the
-        target's place; files already there that this save does not write (a tokenizer, a README)
-        are kept. A crash at any point leaves the old folder or the new one, never a mix.
+        Saving is atomic per file: each file is written beside its final name, fsynced and renamed
+        over it, and a sharded index is written last, so a reader, a crash or ``kill -9`` at any
+        moment leaves the old checkpoint or the new one. Weight files of an older save that this save
+        replaces are removed afterwards; every other file and folder in ``save_directory`` (a
+        tokenizer, logs, other checkpoints) is left as it is, never moved or copied. The folder
+        itself is never renamed, so ``"."``, a mount point or a symlink to a folder work.
+        ``push_to_hub=True`` then uploads the written files with huggingface_hub (``repo_id``,
+        ``commit_message``, ``private``, ``create_pr``, ``revision`` go to it).
         """
+        hub_options = {k: kwargs.pop(k) for k in _PUSH_OPTIONS if k in kwargs}
+        if kwargs:
+            raise TypeError(f"save_pretrained() got unexpected arguments {sorted(kwargs)}.")
+        if hub_options and not push_to_hub:
+            raise TypeError(f"save_pretrained() options {sorted(hub_options)} are for uploading: pass "
+                            f"push_to_hub=True as well.")
+        _check_variant(variant)
         if not is_main_process:
             return
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_pretrained needs a folder, and {save_directory!r} is a file.")
+        os.makedirs(save_directory, exist_ok=True)
         if state_dict is None:
             state_dict = self.state_dict()
         state_dict = self._dedupe_for_save(state_dict)
 
         self.config.architectures = [type(self).__name__]
         self.config.dtype = str(self.dtype).replace("torch.", "")
-        parent = os.path.dirname(os.path.abspath(save_directory))
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".tmp-save-", dir=parent)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the saved folder must not be
-        try:
-            written = {"config.json"}
-            write_text_atomic(os.path.join(tmp, "config.json"), self.config.to_json_string())
+        with _folder_lock(save_directory):
+            written = W.save_state_dict(state_dict, save_directory, max_shard_size, variant=variant,
+                                        safe_serialization=safe_serialization)
             if self.generation_config is not None and self.can_generate():
-                self.generation_config.save_pretrained(tmp)
-                written.add("generation_config.json")
-            if safe_serialization:
-                written.update(W.save_state_dict(state_dict, tmp, max_shard_size))
-            else:
-                torch.save({k: v.contiguous() for k, v in state_dict.items()},
-                           os.path.join(tmp, W.WEIGHTS_NAME))
-                written.add(W.WEIGHTS_NAME)
-            _swap_into_place(tmp, save_directory, written)
-        finally:
-            if os.path.isdir(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
+                self.generation_config.save_pretrained(save_directory)
+                written.append("generation_config.json")
+            write_text_atomic(os.path.join(save_directory, "config.json"), self.config.to_json_string())
+            written.append("config.json")
+            W.clean_after_save(save_directory, written, variant)
+        if push_to_hub:
+            repo_id = hub_options.pop("repo_id", None) or os.path.basename(os.path.abspath(save_directory))
+            upload_files(save_directory, written, repo_id, token=token, **hub_options)
 
     def _dedupe_for_save(self, state_dict):
         """Drop tied copies (the reference saves a tied tensor once, under its source name)."""
@@ -505,39 +625,36 @@ class PreTrainedModel(nn.Module):
         return {k: v.detach() for k, v in out.items()}
 
 
-_WEIGHT_FILE = re.compile(r"^(model(-\d{5}-of-\d{5})?\.safetensors|model\.safetensors\.index\.json|"
-                          r"pytorch_model(-\d{5}-of-\d{5})?\.bin|pytorch_model\.bin\.index\.json)$")
+_PUSH_OPTIONS = ("repo_id", "commit_message", "private", "create_pr", "revision")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+@contextlib.contextmanager
+def _folder_lock(folder: str):
+    """Serialise saves into one folder, across threads and processes, with ``flock`` on the folder
+    itself (no lock file is created). Readers take no lock: atomic files are enough for them. Where
+    folders cannot be locked (Windows, some network file systems) saves run unserialised."""
+    try:
+        import fcntl
+
+        fd = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
-def _swap_into_place(tmp: str, target: str, written: set[str]):
-    """Make ``tmp`` become ``target``, keeping target's other files (tokenizer, README, ...)."""
-    if os.path.isdir(target):
-        for entry in os.listdir(target):
-            if entry in written or _WEIGHT_FILE.match(entry):
-                continue  # replaced by this save, or a stale weight file of an older save
-            src = os.path.join(target, entry)
-            dst = os.path.join(tmp, entry)
-            if os.path.isdir(src):
-                shutil.copytree(src, dst, symlinks=True)
-            else:
-                try:
-                    os.link(src, dst)  # cheap, and the old folder is removed right after
-                except OSError:
-                    shutil.copy2(src, dst)
-        old = tempfile.mkdtemp(prefix=".tmp-old-", dir=os.path.dirname(os.path.abspath(target)))
-        os.rmdir(old)
-        os.rename(target, old)
-        try:
-            os.rename(tmp, target)
-        except BaseException:
-            os.rename(old, target)  # put the good folder back
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, target)
+def upload_files(folder: str, files, repo_id: str, *, token=None, commit_message=None, private=None,
+                 create_pr=False, revision=None):
+    """Upload ``files`` of ``folder`` to the Hub repo ``repo_id`` (created if missing) in one commit."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    return api.upload_folder(repo_id=repo_id, folder_path=folder, allow_patterns=sorted(files),
+                             commit_message=commit_message or "Upload model", create_pr=create_pr,
+                             revision=revision)

@@ -221,6 +221,29 @@ def test_sentencepiece_tokenizer_from_gguf_matches_reference(tiny_files):
     assert (ours.bos_token, ours.eos_token, ours.unk_token) == (ref.bos_token, ref.eos_token, ref.unk_token)
 
 
+def test_path_to_a_gguf_file_loads_everywhere(tiny_files):
+    """``from_pretrained("dir/x.gguf")`` is ``from_pretrained("dir", gguf_file="x.gguf")``, for the
+    Auto classes and a model class alike (it used to be read as JSON: UnicodeDecodeError)."""
+    import leanformers
+    from leanformers.hub import CheckpointNotFoundError
+
+    folder, _ = tiny_files
+    path = str(folder / "sp.gguf")
+    config = leanformers.AutoConfig.from_pretrained(path)
+    assert config.to_dict() == leanformers.AutoConfig.from_pretrained(folder, gguf_file="sp.gguf").to_dict()
+    assert leanformers.LlamaConfig.from_pretrained(path).to_dict() == config.to_dict()
+    tokenizer = leanformers.AutoTokenizer.from_pretrained(path)
+    expected = leanformers.AutoTokenizer.from_pretrained(folder, gguf_file="sp.gguf")
+    assert tokenizer("hello world")["input_ids"] == expected("hello world")["input_ids"]
+    ids = torch.tensor([[3, 4, 5, 6]])
+    with torch.no_grad():
+        logits = leanformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file="sp.gguf")(ids).logits
+        for loader in (leanformers.AutoModelForCausalLM, leanformers.LlamaForCausalLM):
+            torch.testing.assert_close(loader.from_pretrained(path)(ids).logits, logits, atol=0, rtol=0)
+    with pytest.raises(CheckpointNotFoundError, match="no GGUF file at .*gguf_file="):
+        leanformers.AutoModel.from_pretrained(str(folder / "missing.gguf"))
+
+
 def test_corrupt_and_unsupported_files_fail_clearly(tiny_files, tmp_path):
     from leanformers.gguf import CorruptGGUFError, gguf_config_dict, gguf_state_dict
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .outputs import dict_output
+from .outputs import collect_step_outputs, dict_output
 from .step import DecodeState
 
 __all__ = ["beam_search"]
@@ -32,9 +32,9 @@ def _flat(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.reshape((tensor.shape[0] * tensor.shape[1],) + tuple(tensor.shape[2:]))
 
 
-def _grow(buffer: torch.Tensor, fill, limit: int) -> torch.Tensor:
-    """``buffer`` (batch, beams, length) with its length doubled (at most ``limit``)."""
-    extra = min(2 * buffer.shape[2], limit) - buffer.shape[2]
+def _grow(buffer: torch.Tensor, fill, length: int) -> torch.Tensor:
+    """``buffer`` (batch, beams, ...) made ``length`` long, the new slots holding ``fill``."""
+    extra = length - buffer.shape[2]
     return torch.cat([buffer, buffer.new_full(buffer.shape[:2] + (extra,), fill)], dim=2)
 
 
@@ -51,7 +51,8 @@ def beam_search(state: DecodeState, plan):
     want_dict = get("return_dict_in_generate")
     keep_scores = want_dict and get("output_scores")
     keep_logits = want_dict and get("output_logits")
-    scores_out, logits_out = [], []
+    keep_extra = want_dict and (get("output_attentions") or get("output_hidden_states"))
+    scores_out, logits_out, extra_out = [], [], []
     device = state.sequences.device
 
     n_eos = len(eos) if eos else 0
@@ -79,12 +80,14 @@ def beam_search(state: DecodeState, plan):
 
     while True:
         if cur == running.shape[2]:
-            running, finished, running_origin, finished_origin = (
-                _grow(running, fill, max_length), _grow(finished, fill, max_length),
-                _grow(running_origin, -1, max_length - prompt_length),
-                _grow(finished_origin, -1, max_length - prompt_length))
+            new = min(2 * cur, max_length)
+            running, finished = _grow(running, fill, new), _grow(finished, fill, new)
+            running_origin = _grow(running_origin, -1, new - prompt_length)
+            finished_origin = _grow(finished_origin, -1, new - prompt_length)
             state.grow()
         logits = out.logits[:, -1, :].float()
+        if keep_extra:
+            extra_out.append(collect_step_outputs(out, state.is_encoder_decoder))
         del out
         log_probs = torch.log_softmax(logits, dim=-1)
         log_probs = processors(_flat(running[:, :, :cur]), log_probs) if processors else log_probs
@@ -163,4 +166,4 @@ def beam_search(state: DecodeState, plan):
     if not want_dict:
         return sequences
     return dict_output(state, sequences, scores_out if keep_scores else None, logits_out if keep_logits else None,
-                       [], beam=(sequence_scores if keep_scores else None, origins[:, :generated]))
+                       extra_out, beam=(sequence_scores if keep_scores else None, origins[:, :generated]))

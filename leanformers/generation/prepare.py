@@ -370,8 +370,8 @@ def prepare(model, inputs, generation_config, logits_processor, stopping_criteri
         raise TypeError(f"past_key_values must be a leanformers Cache (DynamicCache, StaticCache), not "
                         f"{type(cache).__name__}.")
     if is_encoder_decoder and (config.cache_implementation == "static" or (cache is not None and cache.is_static)):
-        raise NotImplementedError("A static cache is not supported for encoder-decoder models yet; leave "
-                                  "cache_implementation unset (the dynamic cache is preallocated anyway).")
+        raise ValueError("A static cache is not supported for encoder-decoder models yet; leave "
+                         "cache_implementation unset (the dynamic cache is preallocated anyway).")
     model_kwargs.pop("position_ids", None)  # derived from the attention mask, as the reference does
     expand = max(num_beams, num_return)
     if expand > 1:

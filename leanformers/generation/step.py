@@ -32,7 +32,8 @@ __all__ = ["DecodeState", "Finished", "choose_tokens", "encode"]
 
 
 def encode(model, plan: Plan):
-    """Run the encoder once and repeat its output for the beams/samples of each prompt."""
+    """Run the encoder once and repeat its output for the beams/samples of each prompt (unless the
+    model's decoder reads one encoder row per group of rows: ``_shares_encoder_rows``)."""
     encoder_outputs = plan.encoder_outputs
     expand = plan.rows // plan.batch_size
     if encoder_outputs is None:
@@ -44,7 +45,7 @@ def encode(model, plan: Plan):
     elif not isinstance(encoder_outputs, BaseModelOutput):
         encoder_outputs = BaseModelOutput(*encoder_outputs)
     mask = plan.encoder_attention_mask
-    if expand > 1:
+    if expand > 1 and not getattr(model, "_shares_encoder_rows", False):
         encoder_outputs = BaseModelOutput(
             last_hidden_state=encoder_outputs.last_hidden_state.repeat_interleave(expand, dim=0),
             hidden_states=encoder_outputs.hidden_states, attentions=encoder_outputs.attentions)
@@ -181,7 +182,15 @@ class DecodeState:
         self.cache_positions = torch.arange(new, device=self.cache_positions.device)
 
     def reorder(self, beam_idx: torch.Tensor):
-        if self.use_cache:
+        """Make the cache follow the beams (row i now continues row beam_idx[i])."""
+        if not self.use_cache:
+            return
+        if isinstance(self.cache, EncoderDecoderCache) and self.is_encoder_decoder:
+            # Beams move only within their prompt, whose rows all hold the same encoder output (it
+            # was repeated per beam): the cross-attention keys/values need no reordering, which
+            # saves copying (rows x source length x d_model) per layer and step.
+            self.cache.self_attention_cache.reorder_cache(beam_idx)
+        else:
             self.cache.reorder_cache(beam_idx)
 
 

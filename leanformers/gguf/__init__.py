@@ -180,14 +180,15 @@ def gguf_state_dict(path: str | os.PathLike) -> dict:
             raw = _unpermute_rows(raw.reshape(info.shape[0], -1), heads).reshape(-1)
         return dequantize(raw, info.type_name, info.shape, name)
 
-    state = _run_in_threads(load, jobs)
+    state = _run_in_threads(load, jobs, f"Dequantising {os.path.basename(gguf.path)}")
     if skipped:
         logger.info(f"Tensors of {gguf.path} with no place in the model, not loaded: {skipped}")
     return state
 
 
-def _run_in_threads(fn, jobs: dict) -> dict:
-    """``{key: fn(job)}``, one tensor per thread at a time, torch itself single-threaded meanwhile.
+def _run_in_threads(fn, jobs: dict, description: str) -> dict:
+    """``{key: fn(job)}``, one tensor per thread at a time, torch itself single-threaded meanwhile,
+    with a progress bar when it takes more than a second.
 
     Dequantising works in small cache-sized chunks; torch's own thread pool costs more than it
     gains on such chunks (and spins badly when the cores are shared), while tensors decoded side
@@ -196,15 +197,20 @@ def _run_in_threads(fn, jobs: dict) -> dict:
     import torch
     from concurrent.futures import ThreadPoolExecutor
 
+    from ..logging import tqdm
+
     workers = max(1, min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                          else (os.cpu_count() or 1)))
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
+    results = {}
     try:
-        if workers == 1:
-            return {key: fn(job) for key, job in jobs.items()}
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = dict(zip(jobs, pool.map(fn, jobs.values())))
+        with tqdm(total=len(jobs), desc=description, unit="tensor", leave=False) as bar, \
+                ThreadPoolExecutor(max_workers=workers) as pool:
+            done = map(fn, jobs.values()) if workers == 1 else pool.map(fn, jobs.values())
+            for key, tensor in zip(jobs, done):
+                results[key] = tensor
+                bar.update()
         return results
     finally:
         torch.set_num_threads(previous)

@@ -144,8 +144,20 @@ class BartAttention(nn.Module):
                 if cache is not None:
                     key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
                     cache.is_updated[self.layer_idx] = True
+        groups = batch // key.shape[0]
+        if groups > 1:
+            # generate() gives each prompt's encoder output once for its `groups` beams (rows
+            # prompt * groups + j): their queries attend to it together, as extra query positions
+            query = query.reshape(key.shape[0], groups, self.num_heads, seq, self.head_dim).transpose(1, 2)
+            query = query.reshape(key.shape[0], self.num_heads, groups * seq, self.head_dim)
         out, weights = sdpa_attention(query, key, value, mask, scale=self.scaling, is_causal=is_causal,
                                       dropout=self.dropout if self.training else 0.0, need_weights=output_attentions)
+        if groups > 1:
+            out = out.reshape(key.shape[0], self.num_heads, groups, seq, self.head_dim).transpose(1, 2)
+            out = out.reshape(batch, self.num_heads, seq, self.head_dim)
+            if weights is not None:
+                weights = weights.reshape(key.shape[0], self.num_heads, groups, seq, -1).transpose(1, 2)
+                weights = weights.reshape(batch, self.num_heads, seq, -1)
         out = out.transpose(1, 2).reshape(batch, seq, -1)
         return project(out, self.out_proj), weights
 
@@ -352,7 +364,10 @@ class BartDecoder(BartPreTrainedModel):
         is_causal = mask is None and seq > 1
         encoder_mask = None
         if encoder_hidden_states is not None:
-            encoder_mask = padding_mask(encoder_attention_mask, batch, encoder_hidden_states.shape[1])
+            if batch % encoder_hidden_states.shape[0]:
+                raise ValueError(f"The decoder has {batch} rows but the encoder output {encoder_hidden_states.shape[0]}: "
+                                 f"give one encoder row per decoder row (or per group of beams).")
+            encoder_mask = padding_mask(encoder_attention_mask, *encoder_hidden_states.shape[:2])
 
         all_hidden, all_self, all_cross = (), (), ()
         for layer in self.layers:
@@ -453,6 +468,9 @@ class BartForConditionalGeneration(BartPreTrainedModel):
                           "model.decoder.embed_tokens.weight": "model.shared.weight"}
     _keys_to_ignore_on_load_missing = [r"final_logits_bias"]
     _supports_generate = True
+    # the decoder takes one encoder row per group of decoder rows: generate() encodes each prompt
+    # once and does not repeat its output (or the cross-attention keys/values) per beam
+    _shares_encoder_rows = True
 
     def __init__(self, config: BartConfig):
         super().__init__(config)
@@ -539,6 +557,10 @@ class BartForSequenceClassification(BartPreTrainedModel):
         hidden_states = outputs.last_hidden_state
         # the sentence is read at the last eos token of each row
         eos_mask = input_ids.eq(self.config.eos_token_id).to(hidden_states.device)
+        if eos_mask.shape != hidden_states.shape[:2]:
+            raise ValueError(f"{type(self).__name__} reads the decoder state at the eos tokens of input_ids, so it "
+                             f"needs one decoder position per input token: leave decoder_input_ids unset (they "
+                             f"are input_ids shifted right), or give them input_ids' length.")
         counts = eos_mask.sum(1)
         if bool((counts == 0).any()):
             raise ValueError(f"Each input of {type(self).__name__} must contain the eos token "

@@ -225,21 +225,11 @@ def _default_model(task: str) -> str:
             f"Pass a model, e.g. pipeline({task!r}, "
             f"model='distilbert/distilbert-base-uncased-finetuned-sst-2-english') or a local folder."
         )
-    print(f"No model was supplied, using {_DEFAULT_MODEL_DESCRIPTIONS.get(task, 'the default model')} at {path}",
-          file=sys.stderr)
+    import logging  # a warning, as in the reference: leanformers.logging.set_verbosity_error() hides it
+
+    logging.getLogger("leanformers").warning(
+        f"No model was supplied, using {_DEFAULT_MODEL_DESCRIPTIONS.get(task, 'the default model')} at {path}")
     return path
-
-
-def _split_gguf_path(model_name: str | None, gguf_file: str | None) -> tuple[str | None, str | None]:
-    """``model="dir/x.gguf"`` -> ``("dir", "x.gguf")``: a GGUF file loads as folder + ``gguf_file``,
-    the way ``from_pretrained(folder, gguf_file=name)`` takes it."""
-    if model_name is None or gguf_file is not None or not model_name.lower().endswith(".gguf"):
-        return model_name, gguf_file
-    if not os.path.isfile(model_name):
-        raise OSError(f"There is no GGUF file at {model_name!r}. Check the path, or pass the folder (or Hub "
-                      f"id) as model= and the file name as gguf_file=.")
-    folder, name = os.path.split(os.path.abspath(model_name))
-    return folder, name
 
 
 def _load_tokenizer(tokenizer, model, model_name, config, hub: dict, use_fast: bool, gguf_file=None):
@@ -316,7 +306,9 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
         model = os.fspath(model)
     model_name = model if isinstance(model, str) else None
     gguf_file = kwargs.pop("gguf_file", None) or model_kwargs.pop("gguf_file", None)
-    model_name, gguf_file = _split_gguf_path(model_name, gguf_file)
+    from ..hub import split_gguf_path  # model="dir/x.gguf" loads as ("dir", gguf_file="x.gguf")
+
+    model_name, gguf_file = split_gguf_path(model_name, gguf_file)
 
     if task is None and gguf_file is not None:
         task = "text-generation"  # GGUF files hold causal language models

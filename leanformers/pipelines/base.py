@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import collections.abc
 import contextlib
+import inspect
 import logging
 import os
-import types
 from typing import Any
 
 import torch
@@ -56,15 +56,16 @@ def resolve_device(device, model=None) -> torch.device:
             return model_device
         return torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
     if isinstance(device, torch.device):
-        return device
+        return _available(device, device)
     if isinstance(device, str):
         try:
-            return torch.device(device)
+            resolved = torch.device(device)
         except RuntimeError:
             raise ValueError(
                 f"device={device!r} is not a device name. Use 'cpu', 'cuda', 'cuda:0', 'mps', an index "
                 f"like 0, or -1 for the CPU."
             ) from None
+        return _available(resolved, device)
     if isinstance(device, int) and not isinstance(device, bool):
         if device < 0:
             return torch.device("cpu")
@@ -75,6 +76,30 @@ def resolve_device(device, model=None) -> torch.device:
             )
         return torch.device(f"cuda:{device}")
     raise TypeError(f"device must be None, an int, a string or a torch.device, not {type(device).__name__}.")
+
+
+def _available(device: torch.device, spelled) -> torch.device:
+    """``device`` if this torch can use it here, else one clear error (instead of torch's assertion
+    "Torch not compiled with CUDA enabled" from deep inside the first ``.to()``)."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = (f"this torch {torch.__version__} was built without CUDA" if torch.version.cuda is None
+                   else "no CUDA device is visible")
+            raise ValueError(f"device={spelled!r} asks for a CUDA GPU, but {why}. Use device='cpu' (or -1), "
+                             f"or leave device unset to use a GPU only when there is one.")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device={spelled!r}: there is no CUDA device {device.index}, only "
+                             f"{torch.cuda.device_count()} (0 to {torch.cuda.device_count() - 1}).")
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if not (mps and mps.is_available()):
+            raise ValueError(f"device={spelled!r} asks for an Apple GPU (MPS), but this torch {torch.__version__} "
+                             f"cannot use one here. Use device='cpu' (or -1), or leave device unset.")
+    elif device.type not in ("cpu", "meta"):
+        backend = getattr(torch, device.type, None)  # torch.xpu, torch.npu, ...
+        if backend is not None and hasattr(backend, "is_available") and not backend.is_available():
+            raise ValueError(f"device={spelled!r}: no {device.type} device is available here. Use device='cpu'.")
+    return device
 
 
 # model_max_length values this large mean "unknown" (the reference's VERY_LARGE_INTEGER default)
@@ -182,14 +207,43 @@ def _unbatch(outputs, index: int, batch: int):
 
 
 def _is_stream(inputs) -> bool:
-    """A generator, iterator or dataset-like object: consumed lazily, results yielded lazily."""
+    """A generator, iterator, iterable or map-style dataset: consumed lazily, results yielded lazily."""
     if isinstance(inputs, (str, bytes, dict, list, tuple, torch.Tensor)):
         return False
-    if isinstance(inputs, (types.GeneratorType, collections.abc.Iterator)):
-        return True
-    # a datasets.Dataset, KeyDataset or similar: sized, indexable, iterable
-    return isinstance(inputs, collections.abc.Iterable) and hasattr(inputs, "__len__") \
-        and hasattr(inputs, "__getitem__")
+    return isinstance(inputs, collections.abc.Iterable) or _is_map_style(inputs)
+
+
+def _is_map_style(inputs) -> bool:
+    """A ``torch.utils.data.Dataset`` (such as the reference's ``KeyDataset``) or any object with
+    ``__len__`` and ``__getitem__`` but no ``__iter__``: read by index, 0 to len - 1."""
+    return (not isinstance(inputs, collections.abc.Iterable) and hasattr(inputs, "__getitem__")
+            and hasattr(inputs, "__len__"))
+
+
+def _items(inputs):
+    if _is_map_style(inputs):
+        return (inputs[i] for i in range(len(inputs)))
+    return iter(inputs)
+
+
+def _check_batch_size(batch_size):
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    return batch_size
+
+
+# a tokenizer's text arguments: the pipeline passes its inputs there itself
+_TOKENIZER_INPUTS = ("text", "text_pair", "text_target", "text_pair_target")
+
+
+def _parameter_names(function) -> tuple[list[str], bool]:
+    """The keyword-passable parameter names of ``function``, and whether it also takes ``**kwargs``."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: nothing can be checked
+        return [], True
+    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return names, any(p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 class Pipeline:
@@ -230,9 +284,10 @@ class Pipeline:
             self.model.to(self.device)
         self.call_count = 0
         self._batch_size = kwargs.pop("batch_size", None)
+        if self._batch_size is not None:
+            _check_batch_size(self._batch_size)
         self._num_workers = kwargs.pop("num_workers", None)  # accepted for compatibility; unused
-        self._preprocess_params, self._forward_params, self._postprocess_params = \
-            self._sanitize_parameters(**kwargs)
+        self._preprocess_params, self._forward_params, self._postprocess_params = self._sanitize(kwargs)
 
     # ---- the four stages (subclasses) ----------------------------------------------------------
     def _sanitize_parameters(self, **pipeline_parameters) -> tuple[dict, dict, dict]:
@@ -246,6 +301,35 @@ class Pipeline:
 
     def postprocess(self, model_outputs, **postprocess_parameters) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement postprocess")
+
+    def _sanitize(self, kwargs: dict) -> tuple[dict, dict, dict]:
+        """``_sanitize_parameters(**kwargs)``, with one clear error for a parameter nothing takes.
+
+        A pipeline whose ``preprocess`` takes ``**kwargs`` hands the parameters it does not know to
+        its tokenizer (the reference's text-classification does): those are checked here against
+        the tokenizer's own options, so a typo is reported by the pipeline, not by the tokenizer."""
+        own, open_ended = _parameter_names(self._sanitize_parameters)
+        if not open_ended:
+            self._raise_unknown([k for k in kwargs if k not in own], own, [])
+        pre, fwd, post = self._sanitize_parameters(**kwargs)
+        preprocess_names, preprocess_open = _parameter_names(self.preprocess)
+        preprocess_names = preprocess_names[1:]  # the first one takes the input itself
+        if preprocess_open and self.tokenizer is not None and callable(self.tokenizer):
+            tokenizer_names = [n for n in _parameter_names(self.tokenizer.__call__)[0] if n not in _TOKENIZER_INPUTS]
+            if tokenizer_names:  # a tokenizer that names no options cannot be checked
+                # only what _sanitize_parameters took through its **kwargs and handed on as it was
+                self._raise_unknown([k for k in kwargs if k not in own and k in pre and k not in preprocess_names
+                                     and k not in tokenizer_names], own, tokenizer_names)
+        return pre, fwd, post
+
+    def _raise_unknown(self, unknown: list, own: list, tokenizer_options: list):
+        if not unknown:
+            return
+        names = ", ".join(repr(k) for k in unknown)
+        accepted = ", ".join(sorted({*own, "batch_size", "num_workers"}))
+        extra = f"; and the tokenizer's options {', '.join(tokenizer_options)}" if tokenizer_options else ""
+        what = "an unknown parameter" if len(unknown) == 1 else "unknown parameters"
+        raise TypeError(f"{type(self).__name__} got {what} {names}. It accepts {accepted}{extra}.")
 
     def _unpad(self, item_outputs, length: int, padded_length: int, padding_side: str):
         """Hook: cut one item's outputs back to its own ``length`` after batching padded it to
@@ -304,10 +388,9 @@ class Pipeline:
             logger.warning(f"{type(self).__name__} ignores extra positional arguments {args!r}.")
         if inputs is None:
             raise ValueError(f"{type(self).__name__} needs an input: pipe('some text') or pipe([...]).")
-        batch_size = batch_size or self._batch_size or self.default_batch_size
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
-        pre, fwd, post = self._sanitize_parameters(**kwargs)
+        batch_size = _check_batch_size(batch_size if batch_size is not None else
+                                       self._batch_size if self._batch_size is not None else self.default_batch_size)
+        pre, fwd, post = self._sanitize(kwargs)
         # a call's parameters win over the constructor's, without changing the constructor's
         pre = {**self._preprocess_params, **pre}
         fwd = {**self._forward_params, **fwd}
@@ -323,7 +406,7 @@ class Pipeline:
     def _stream(self, inputs, batch_size, pre, fwd, post):
         """Results of a generator/dataset, lazily, in input order (sorted within windows)."""
         window = []
-        for item in inputs:
+        for item in _items(inputs):
             window.append(item)
             if len(window) == batch_size * self.sort_window:
                 yield from self._run_sorted(window, batch_size, pre, fwd, post)

@@ -142,9 +142,6 @@ class AddedVocabulary:
         self._cut_safe = all(not (self.by_id[i].lstrip or self.by_id[i].rstrip) and WHITESPACE.isdisjoint(key)
                              for key, i in normed.items())
 
-    def is_special(self, content: str) -> bool:
-        return content in self.special_contents
-
     # ---- splitting the input -------------------------------------------------------------------------
     def extract_and_normalize(self, normalizer, text: str, chunk_chars: int = 0) -> list:
         """The text as pieces: added tokens (with `tokens` set) and normalized text between them.

@@ -250,8 +250,3 @@ class BatchEncoding(UserDict):
 
     def __repr__(self) -> str:
         return repr(self.data)
-
-
-def stack_rows(rows: list[dict[str, Any]]) -> dict[str, list]:
-    """list of per-example dicts → dict of lists (what `pad` accepts as a collate_fn input)."""
-    return {key: [row[key] for row in rows] for key in rows[0].keys()}

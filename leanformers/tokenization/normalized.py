@@ -18,9 +18,8 @@ delimiter behaviours.
 from __future__ import annotations
 
 import re
-import unicodedata
 
-__all__ = ["Piece", "split_piece", "cut_after_spaces", "regex_matches", "char_class_matches", "BYTES_TO_CHARS",
+__all__ = ["Piece", "split_piece", "cut_after_spaces", "regex_matches", "BYTES_TO_CHARS",
            "CHARS_TO_BYTES"]
 
 
@@ -69,10 +68,6 @@ class Piece:
         return Piece(self.text[a:b], al, 0, al[0][0] if al else self.start)
 
     # ---- transformations (in place) ----------------------------------------------------------
-    def set_text_same_length(self, new_text: str) -> None:
-        """A 1:1 character mapping: the alignment does not change."""
-        self.text = new_text
-
     def set_text_mapped(self, new_text: str, mapping: list) -> None:
         """New text whose character k comes from old character mapping[k]."""
         spans = self.spans()
@@ -181,10 +176,6 @@ def is_whitespace(c: str) -> bool:
     return c in WHITESPACE
 
 
-def is_bert_punctuation(c: str) -> bool:
-    return c in ASCII_PUNCT or unicodedata.category(c).startswith("P")
-
-
 # ---- byte-level alphabet (GPT-2): every byte is shown as a printable character --------------
 def _bytes_to_chars() -> dict:
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
@@ -240,11 +231,6 @@ def regex_matches(pattern, text: str) -> list:
     if prev != len(text):
         out.append((prev, len(text), False))
     return out
-
-
-def char_class_matches(char_regex, text: str) -> list:
-    """Like regex_matches for a single-character class: each matching character is its own match."""
-    return regex_matches(char_regex, text)
 
 
 BEHAVIORS = ("removed", "isolated", "merged_with_previous", "merged_with_next", "contiguous")

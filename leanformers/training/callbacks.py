@@ -48,9 +48,9 @@ class TrainerState:
     stateful_callbacks: dict = field(default_factory=dict)
 
     def save_to_json(self, json_path: str):
-        text = json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
-        with open(json_path, "w", encoding="utf-8") as f:
-            f.write(text)
+        from ..configuration import write_text_atomic  # the one atomic writer of checkpoints
+
+        write_text_atomic(json_path, json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load_from_json(cls, json_path: str) -> TrainerState:

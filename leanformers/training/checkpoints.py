@@ -3,7 +3,9 @@
 A checkpoint holds the model (save_pretrained files), ``optimizer.pt``, ``scheduler.pt``,
 ``rng_state.pth`` (``rng_state_<rank>.pth`` under torchrun), ``trainer_state.json`` and
 ``training_args.json``. Everything is written as tensors, plain containers or JSON, so it loads with
-``torch.load(weights_only=True)``: opening a checkpoint never runs pickled code.
+``torch.load(weights_only=True)``: opening a checkpoint never runs pickled code. Every file goes
+through leanformers' one atomic writer (``configuration.write_file_atomic``), as save_pretrained's
+do: a run killed while saving leaves each file old or new, never half-written.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from torch import nn
 __all__ = [
     "PREFIX_CHECKPOINT_DIR", "TRAINER_STATE_NAME", "TRAINING_ARGS_NAME", "OPTIMIZER_NAME", "SCHEDULER_NAME",
     "SCALER_NAME", "get_last_checkpoint", "sorted_checkpoints", "rotate_checkpoints", "save_rng_state",
-    "load_rng_state", "save_bare_model", "load_model_weights",
+    "load_rng_state", "save_bare_model", "load_model_weights", "save_torch", "save_text",
 ]
 
 PREFIX_CHECKPOINT_DIR = "checkpoint"
@@ -67,6 +69,20 @@ def rotate_checkpoints(folder: str, save_total_limit: int | None, best_model_che
             remaining -= 1
 
 
+def save_torch(obj, path: str):
+    """``torch.save`` atomically (optimizer.pt, scheduler.pt, scaler.pt, rng_state.pth)."""
+    from ..weights import torch_save_atomic
+
+    torch_save_atomic(obj, path)
+
+
+def save_text(path: str, text: str):
+    """A JSON or text file, atomically (trainer_state.json, training_args.json)."""
+    from ..configuration import write_text_atomic
+
+    write_text_atomic(path, text)
+
+
 # ---- random number generators ----------------------------------------------------------------
 def save_rng_state(path: str):
     """Python, numpy and torch RNG states as tensors and tuples (loadable with weights_only=True)."""
@@ -78,7 +94,7 @@ def save_rng_state(path: str):
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.random.get_rng_state_all()
-    torch.save(state, path)
+    save_torch(state, path)
 
 
 def load_rng_state(path: str):
@@ -106,7 +122,7 @@ def _shared_names(model: nn.Module) -> set[str]:
 
 def save_bare_model(model: nn.Module, folder: str):
     """A model without save_pretrained: its state dict as model.safetensors (tied tensors once)."""
-    from ..weights import save_state_dict
+    from ..weights import clean_after_save, save_state_dict
 
     state, seen = {}, set()
     for name, tensor in model.state_dict().items():
@@ -114,7 +130,7 @@ def save_bare_model(model: nn.Module, folder: str):
         if key not in seen:
             state[name] = tensor.detach().contiguous()
             seen.add(key)
-    save_state_dict(state, folder)
+    clean_after_save(folder, save_state_dict(state, folder))
 
 
 def load_model_weights(model: nn.Module, folder: str):
@@ -122,16 +138,15 @@ def load_model_weights(model: nn.Module, folder: str):
     from .. import weights as W
 
     index = os.path.join(folder, W.SAFE_WEIGHTS_INDEX_NAME)
-    if os.path.isfile(index):
-        files = [os.path.join(folder, f) for f in sorted(set(W.read_index(index).values()))]
-    elif os.path.isfile(os.path.join(folder, W.SAFE_WEIGHTS_NAME)):
-        files = [os.path.join(folder, W.SAFE_WEIGHTS_NAME)]
+    if os.path.isfile(os.path.join(folder, W.SAFE_WEIGHTS_NAME)):  # from_pretrained's order of preference
+        state = W.load_checkpoint_files([os.path.join(folder, W.SAFE_WEIGHTS_NAME)])
+    elif os.path.isfile(index):
+        state = W.load_sharded(index, lambda shard: os.path.join(folder, shard))
     elif os.path.isfile(os.path.join(folder, W.WEIGHTS_NAME)):
-        files = [os.path.join(folder, W.WEIGHTS_NAME)]
+        state = W.load_checkpoint_files([os.path.join(folder, W.WEIGHTS_NAME)])
     else:
         raise ValueError(f"Cannot load the model from {folder}: it holds no model.safetensors "
                          f"(nor sharded or pytorch_model.bin) weights.")
-    state = W.load_checkpoint_files(files)
     if hasattr(model, "sanitize"):
         state = model.sanitize(state)
     result = model.load_state_dict(state, strict=False)

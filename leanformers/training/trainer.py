@@ -707,8 +707,7 @@ class Trainer:
         tokenizer = self.processing_class or getattr(self.data_collator, "tokenizer", None)
         if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
             tokenizer.save_pretrained(output_dir)
-        with open(os.path.join(output_dir, C.TRAINING_ARGS_NAME), "w", encoding="utf-8") as f:
-            f.write(self.args.to_json_string())
+        C.save_text(os.path.join(output_dir, C.TRAINING_ARGS_NAME), self.args.to_json_string())
 
     def _save_checkpoint(self, model=None, trial=None):
         args = self.args
@@ -722,10 +721,10 @@ class Trainer:
                 self.state.best_model_checkpoint = best
         if not args.save_only_model:
             if args.should_save:
-                torch.save(self.optimizer.state_dict(), os.path.join(output_dir, C.OPTIMIZER_NAME))
-                torch.save(self.lr_scheduler.state_dict(), os.path.join(output_dir, C.SCHEDULER_NAME))
+                C.save_torch(self.optimizer.state_dict(), os.path.join(output_dir, C.OPTIMIZER_NAME))
+                C.save_torch(self.lr_scheduler.state_dict(), os.path.join(output_dir, C.SCHEDULER_NAME))
                 if self.scaler is not None:
-                    torch.save(self.scaler.state_dict(), os.path.join(output_dir, C.SCALER_NAME))
+                    C.save_torch(self.scaler.state_dict(), os.path.join(output_dir, C.SCALER_NAME))
             os.makedirs(output_dir, exist_ok=True)
             name = "rng_state.pth" if args.world_size <= 1 else f"rng_state_{args.process_index}.pth"
             C.save_rng_state(os.path.join(output_dir, name))

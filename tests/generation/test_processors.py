@@ -10,14 +10,23 @@ import leanformers.generation as ours  # noqa: E402
 V = 50
 
 
-@pytest.fixture
-def batch():
+def _batch():
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, V, (4, 12), generator=g)
     ids[1, -3:] = ids[1, 2:5]  # a repeated trigram, so n-gram bans trigger
     scores = torch.randn(4, V, generator=g) * 3
     return ids, scores
 
+
+@pytest.fixture
+def batch():
+    return _batch()
+
+
+# two prompts for the four rows (two beams each); each holds the last decoder token of its rows
+# followed by something, so the encoder n-gram bans trigger
+_LAST = _batch()[0][:, -1].tolist()
+ENCODER_IDS = torch.tensor([[5, _LAST[0], 11, 3, _LAST[1], 12, 9], [1, _LAST[2], 3, 4, _LAST[3], 6, 7]])
 
 CASES = [
     ("TemperatureLogitsWarper", (0.7,), {}),
@@ -35,6 +44,17 @@ CASES = [
     ("MinNewTokensLengthLogitsProcessor", (5, 10, [4, 6]), {}),
     ("MinNewTokensLengthLogitsProcessor", (5, 3, 4), {}),
     ("MinLengthLogitsProcessor", (20, [1, 2]), {}),
+    # the encoder-side processors read other input ids (here: 2 prompts, 2 beams each)
+    ("EncoderRepetitionPenaltyLogitsProcessor", (1.8, ENCODER_IDS), {}),
+    ("EncoderRepetitionPenaltyLogitsProcessor", (0.6, ENCODER_IDS), {}),
+    ("EncoderNoRepeatNGramLogitsProcessor", (2, ENCODER_IDS), {}),
+    ("EncoderNoRepeatNGramLogitsProcessor", (1, ENCODER_IDS), {}),
+    ("ForcedEOSTokenLogitsProcessor", (13, [3, 4]), {}),
+    ("ExponentialDecayLengthPenalty", ((4, 1.5), [1, 2], 3), {}),
+    ("SuppressTokensAtBeginLogitsProcessor", ([1, 7, 49], 12), {}),
+    ("EpsilonLogitsWarper", (0.02,), {}),
+    ("EpsilonLogitsWarper", (0.3,), {"min_tokens_to_keep": 4}),
+    ("EtaLogitsWarper", (0.05,), {}),
 ]
 
 
@@ -48,6 +68,24 @@ def test_processor_matches_reference(batch, name, args, kwargs):
     torch.testing.assert_close(got[finite], expected[finite], atol=1e-6, rtol=1e-6)
     if name != "TemperatureLogitsWarper":
         assert not torch.equal(got, scores) or name.startswith("Min")  # the case really does something
+
+
+def test_forced_bos_matches_reference(batch):
+    ids, scores = batch
+    for length in (1, 2):
+        expected = transformers_generation.ForcedBOSTokenLogitsProcessor(7)(ids[:, :length], scores.clone())
+        got = ours.ForcedBOSTokenLogitsProcessor(7)(ids[:, :length], scores.clone())
+        assert torch.equal(got, expected)
+    assert torch.equal(got, scores)  # past the first token nothing is forced
+
+
+def test_encoder_no_repeat_ngram_bans_what_the_encoder_continues(batch):
+    ids, scores = batch
+    ids = ids.clone()
+    ids[:2, -1] = 9  # rows 0 and 1 (prompt 0's beams) end in 9; its encoder input holds "9 11", "9 12"
+    encoder = torch.tensor([[9, 11, 3, 9, 12], [1, 2, 3, 4, 5]])
+    got = ours.EncoderNoRepeatNGramLogitsProcessor(2, encoder)(ids, scores.clone())
+    assert torch.isinf(got[:2, [11, 12]]).all() and int(torch.isinf(got).sum()) == 4
 
 
 def test_processors_do_not_modify_their_input(batch):
