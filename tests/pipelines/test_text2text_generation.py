@@ -6,8 +6,6 @@ from ref457 import assert_same
 
 import leanformers
 
-pytest.importorskip("leanformers.models.bart")
-
 TEXTS = ["My name is Wolfgang and I live in Berlin.", "Sarah works at Microsoft in Seattle, Washington.",
          "The quick brown fox jumps over the lazy dog near the riverbank.", "ok"]
 TASK_PARAMS = {
@@ -18,12 +16,31 @@ TASK_PARAMS = {
 }
 
 
-@pytest.fixture(scope="module")
-def bart(tmp_path_factory):
+@pytest.fixture(scope="module", params=["bart", "t5", "marian"])
+def bart(request, tmp_path_factory):
+    """A tiny encoder-decoder of each kind (named for the first; T5 and Marian run once their model
+    files are in leanformers)."""
     pytest.importorskip("transformers")
+    pytest.importorskip(f"leanformers.models.{request.param}")
     from tiny_checkpoints import build_seq2seq
 
-    return build_seq2seq(str(tmp_path_factory.mktemp("bart")), "bart", task_specific_params=TASK_PARAMS)
+    return build_seq2seq(str(tmp_path_factory.mktemp(request.param)), request.param, task_specific_params=TASK_PARAMS)
+
+
+@pytest.fixture(scope="module")
+def t5_without_prefix(tmp_path_factory):
+    pytest.importorskip("transformers")
+    pytest.importorskip("leanformers.models.t5")
+    from tiny_checkpoints import build_seq2seq
+
+    return build_seq2seq(str(tmp_path_factory.mktemp("t5-plain")), "t5")
+
+
+def test_t5_translation_without_a_prefix_is_refused(t5_without_prefix):
+    translate = leanformers.pipeline("translation_en_to_ja", model=t5_without_prefix, device="cpu")
+    with pytest.raises(ValueError, match="prefix") as raised:
+        translate("hello")
+    assert "translation_en_to_ja" in str(raised.value)
 
 
 def test_pipeline_defaults(bart):

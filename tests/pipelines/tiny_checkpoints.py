@@ -133,6 +133,19 @@ def build_seq2seq(folder: str, arch: str = "bart", seed: int = 0, **config_kwarg
             pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
             **config_kwargs)
         model_class = transformers.BartForConditionalGeneration
+    elif arch == "t5":  # T5 v1.1 layout (gated-gelu, untied head); decoder starts from the pad token
+        config = transformers.T5Config(
+            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_decoder_layers=2, num_heads=4,
+            relative_attention_num_buckets=8, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+            pad_token_id=1, eos_token_id=2, decoder_start_token_id=1, **config_kwargs)
+        model_class = transformers.T5ForConditionalGeneration
+    elif arch == "marian":  # static sinusoidal positions; decoder starts from the pad token
+        config = transformers.MarianConfig(
+            vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+            decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=MAX_POSITIONS,
+            pad_token_id=1, eos_token_id=2, decoder_start_token_id=1, forced_eos_token_id=2, bad_words_ids=[[1]],
+            **config_kwargs)
+        model_class = transformers.MarianMTModel
     else:
         raise ValueError(arch)
     torch.manual_seed(seed)
@@ -141,7 +154,7 @@ def build_seq2seq(folder: str, arch: str = "bart", seed: int = 0, **config_kwarg
         for name, param in model.named_parameters():
             if name.endswith("bias"):
                 param.normal_(0.0, 0.05)
-            elif "embed_tokens" in name or name == "model.shared.weight":
+            elif "embed_tokens" in name or name in ("model.shared.weight", "shared.weight"):
                 param.normal_(0.0, 1.0)  # sharper logits: fewer near-ties between generated tokens
     model.save_pretrained(folder)
     return folder
