@@ -115,6 +115,8 @@ def build(folder: str, kind: str, head: str, seed: int = 0, **config_kwargs) -> 
         for name, param in model.named_parameters():
             if name.endswith("bias"):
                 param.normal_(0.0, 0.5 if "classifier" in name or "qa_outputs" in name else 0.05)
+    if arch == "marian":  # as real Marian checkpoints: never generate the pad (the decoder start)
+        model.generation_config.bad_words_ids = [[1]]
     model.save_pretrained(folder)
     return folder
 
@@ -143,8 +145,7 @@ def build_seq2seq(folder: str, arch: str = "bart", seed: int = 0, **config_kwarg
         config = transformers.MarianConfig(
             vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
             decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=MAX_POSITIONS,
-            pad_token_id=1, eos_token_id=2, decoder_start_token_id=1, forced_eos_token_id=2, bad_words_ids=[[1]],
-            **config_kwargs)
+            pad_token_id=1, eos_token_id=2, decoder_start_token_id=1, forced_eos_token_id=2, **config_kwargs)
         model_class = transformers.MarianMTModel
     else:
         raise ValueError(arch)
@@ -156,5 +157,7 @@ def build_seq2seq(folder: str, arch: str = "bart", seed: int = 0, **config_kwarg
                 param.normal_(0.0, 0.05)
             elif "embed_tokens" in name or name in ("model.shared.weight", "shared.weight"):
                 param.normal_(0.0, 1.0)  # sharper logits: fewer near-ties between generated tokens
+    if arch == "marian":  # as real Marian checkpoints: never generate the pad (the decoder start)
+        model.generation_config.bad_words_ids = [[1]]
     model.save_pretrained(folder)
     return folder
