@@ -177,3 +177,21 @@ def test_run_task_options_are_checked(chapter1_dirs):
     assert out.returncode == 2 and "--labels applies to zero-shot-classification" in out.stderr
     out = leanformers("run", "fill-mask", "no mask here", "-m", chapter1_dirs["masked-lm"])
     assert out.returncode == 2 and "No mask_token ([MASK])" in out.stderr
+
+
+def test_run_summarization_and_translation(tmp_path_factory):
+    pytest.importorskip("transformers")
+    pytest.importorskip("leanformers.models.bart")
+    import leanformers as lf
+    from tiny_checkpoints import build_seq2seq
+
+    bart = build_seq2seq(str(tmp_path_factory.mktemp("cli-bart")), "bart",
+                         task_specific_params={"translation_en_to_fr": {"prefix": "translate: ", "num_beams": 2}})
+    texts = ["My name is Wolfgang and I live in Berlin.", "ok"]
+    for task in ("summarization", "translation_en_to_fr"):
+        out = leanformers("run", task, *texts, "-m", bart, "-p", "max_new_tokens=5")
+        assert out.returncode == 0, out.stderr
+        expected = lf.pipeline(task, model=bart, device="cpu")(texts, max_new_tokens=5)
+        assert json.loads(out.stdout) == expected
+    out = leanformers("run", "translation_en_fr", "x", "-m", bart)
+    assert out.returncode == 2 and "translation_XX_to_YY" in out.stderr
