@@ -64,6 +64,9 @@ _LAZY = {
     "DataCollatorWithPadding": "leanformers.training",
     "DataCollatorForLanguageModeling": "leanformers.training",
     "DataCollatorForTokenClassification": "leanformers.training",
+    "DataCollatorForSeq2Seq": "leanformers.training",
+    "Seq2SeqTrainer": "leanformers.training",
+    "Seq2SeqTrainingArguments": "leanformers.training",
     "default_data_collator": "leanformers.training",
     "set_seed": "leanformers.training",
 }

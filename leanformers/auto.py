@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 # model types that share another type's file (same architecture and checkpoint keys)
-ALIASES: dict[str, str] = {}
+ALIASES: dict[str, str] = {"mt5": "t5"}
 
 _USER_CONFIGS: dict[str, type[PretrainedConfig]] = {}  # model_type -> config class
 _USER_MODELS: dict[tuple[str, str], type] = {}  # (model_type, task) -> model class
@@ -54,10 +54,11 @@ def _config_class_for(model_type: str) -> type[PretrainedConfig]:
     if model_type in _USER_CONFIGS:
         return _USER_CONFIGS[model_type]
     module = model_module(model_type)
-    for value in vars(module).values():
-        if isinstance(value, type) and issubclass(value, PretrainedConfig) and \
-                value.model_type == ALIASES.get(model_type, model_type):
-            return value
+    configs = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, PretrainedConfig)]
+    for wanted in (model_type, ALIASES.get(model_type, model_type)):  # an alias's own class first (MT5Config)
+        for value in configs:
+            if value.model_type == wanted:
+                return value
     raise ValueError(f"models/{model_type}.py defines no config class with model_type {model_type!r}.")
 
 
@@ -126,7 +127,9 @@ class _AutoModel:
         model_type = config.model_type
         if (model_type, cls.task) in _USER_MODELS:
             return _USER_MODELS[(model_type, cls.task)]
-        tasks = getattr(model_module(model_type), "TASKS", {})
+        module = model_module(model_type)
+        # an aliased type may name its own classes (mt5 -> MT5Model) in MODEL_TYPE_TASKS
+        tasks = getattr(module, "MODEL_TYPE_TASKS", {}).get(model_type) or getattr(module, "TASKS", {})
         if cls.task not in tasks:
             raise ValueError(
                 f"{cls.__name__} does not support model_type {model_type!r}: models/{model_type}.py "

@@ -18,7 +18,7 @@ from functools import cached_property
 
 import torch
 
-__all__ = ["TrainingArguments", "STRATEGIES", "SCHEDULERS", "OPTIMIZERS"]
+__all__ = ["TrainingArguments", "Seq2SeqTrainingArguments", "STRATEGIES", "SCHEDULERS", "OPTIMIZERS"]
 
 logger = logging.getLogger("leanformers")
 
@@ -280,3 +280,29 @@ class TrainingArguments:
         return f"{type(self).__name__}(\n{body},\n)"
 
     __str__ = __repr__
+
+
+@dataclass
+class Seq2SeqTrainingArguments(TrainingArguments):
+    """TrainingArguments plus what Seq2SeqTrainer's evaluation uses: ``predict_with_generate`` (evaluate
+    and predict on ``model.generate`` output, for metrics such as ROUGE or BLEU),
+    ``generation_max_length`` / ``generation_num_beams`` (passed to generate unless the call gives
+    them) and ``generation_config`` (a GenerationConfig, or a folder / file / Hub id holding one)."""
+
+    sortish_sampler: bool = False
+    predict_with_generate: bool = False
+    generation_max_length: int | None = None
+    generation_num_beams: int | None = None
+    generation_config: object | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.sortish_sampler:
+            raise ValueError("sortish_sampler=True is not supported by leanformers (transformers 5 does not use "
+                             "it either): leave it False.")
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        if hasattr(out.get("generation_config"), "to_dict"):
+            out["generation_config"] = out["generation_config"].to_dict()
+        return out

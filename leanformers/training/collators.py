@@ -17,7 +17,7 @@ import torch
 
 __all__ = [
     "default_data_collator", "DefaultDataCollator", "DataCollatorWithPadding",
-    "DataCollatorForTokenClassification", "DataCollatorForLanguageModeling",
+    "DataCollatorForTokenClassification", "DataCollatorForLanguageModeling", "DataCollatorForSeq2Seq",
 ]
 
 
@@ -129,6 +129,54 @@ class DataCollatorForTokenClassification:
         else:
             rows = [[pad] * (length - len(lab)) + lab for lab in as_list]
         batch[label_name] = torch.tensor(rows, dtype=torch.int64)
+        return batch
+
+
+@dataclass
+class DataCollatorForSeq2Seq:
+    """Pad the inputs with ``tokenizer.pad`` and the labels with ``label_pad_token_id`` (on the
+    tokenizer's padding side, to the longest label or ``max_length``, rounded up to
+    ``pad_to_multiple_of``); with a ``model`` that has ``prepare_decoder_input_ids_from_labels``, add
+    the ``decoder_input_ids`` it makes from the padded labels (the labels shifted right)."""
+
+    tokenizer: Any
+    model: Any | None = None
+    padding: bool | str = True
+    max_length: int | None = None
+    pad_to_multiple_of: int | None = None
+    label_pad_token_id: int = -100
+    return_tensors: str = "pt"
+
+    def __call__(self, features, return_tensors: str | None = None):
+        _check_return_tensors(return_tensors or self.return_tensors)
+        label_name = "label" if "label" in features[0] else "labels"
+        labels = [f[label_name] for f in features] if label_name in features[0] else None
+        if labels is not None and all(label is None for label in labels):
+            labels = None  # rows that say {"labels": None}
+        without_labels = [{k: v for k, v in f.items() if k != label_name} for f in features]
+        batch = self.tokenizer.pad(without_labels, padding=self.padding, max_length=self.max_length,
+                                   pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
+        if labels is None:
+            batch["labels"] = None  # as the reference: the key is there, empty
+            return batch
+        rows = [label.tolist() if hasattr(label, "tolist") else list(label) for label in labels]
+        if self.padding not in (False, "do_not_pad"):
+            to_max = self.padding == "max_length" and self.max_length is not None
+            width = self.max_length if to_max else max(len(row) for row in rows)
+            if self.pad_to_multiple_of is not None:
+                width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+            pad = self.label_pad_token_id
+            if self.tokenizer.padding_side == "right":
+                rows = [row + [pad] * (width - len(row)) for row in rows]
+            else:
+                rows = [[pad] * (width - len(row)) + row for row in rows]
+        try:
+            batch["labels"] = torch.tensor(rows, dtype=torch.int64)
+        except ValueError:
+            raise ValueError("DataCollatorForSeq2Seq(padding=False) got labels of different lengths, which "
+                             "cannot form one tensor: pad them (padding=True) or make them equal.") from None
+        if self.model is not None and hasattr(self.model, "prepare_decoder_input_ids_from_labels"):
+            batch["decoder_input_ids"] = self.model.prepare_decoder_input_ids_from_labels(labels=batch["labels"])
         return batch
 
 

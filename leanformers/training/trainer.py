@@ -18,6 +18,7 @@ import inspect
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Mapping
 
@@ -41,6 +42,19 @@ logger = logging.getLogger("leanformers")
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+_SHIFTING_LOSS = re.compile(r"For(CausalLM|ConditionalGeneration)")
+
+
+def loss_shifts_labels(model: nn.Module) -> bool:
+    """Whether the model's loss predicts labels[t + 1] at position t (so position 0 is no target), by the
+    reference's rule: its loss type, read from the class name, is the causal-LM one ("...ForCausalLM",
+    "...ForConditionalGeneration"), and it is not an encoder-decoder, whose decoder reads the labels
+    shifted right and is scored on every one of them. (Whether the model can generate says nothing.)"""
+    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+        return False
+    return _SHIFTING_LOSS.search(type(model).__name__) is not None
 
 
 class Trainer:
@@ -412,9 +426,9 @@ class Trainer:
         """Label tokens in the accumulated batches, for models that normalise their loss by it."""
         if not self._model_takes_num_items or "labels" not in batches[0]:
             return None
-        model = _unwrap(self.model)
-        shifted = callable(getattr(model, "can_generate", None)) and model.can_generate()
-        labels = [b["labels"][..., 1:] if shifted else b["labels"] for b in batches]
+        shifted = loss_shifts_labels(_unwrap(self.model))
+        labels = [b["shift_labels"] if "shift_labels" in b else b["labels"][..., 1:] if shifted else b["labels"]
+                  for b in batches]
         return sum(lab.ne(-100).sum() for lab in labels).to(self.args.device)
 
     def _accumulate_loss(self, loss: torch.Tensor):

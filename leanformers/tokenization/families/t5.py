@@ -13,7 +13,7 @@ class T5Tokenizer(FamilyTokenizer):
 
     default_special_tokens = DEFAULTS
     vocab_files_names = {"vocab_file": "spiece.model", "tokenizer_file": "tokenizer.json"}
-    model_types = ("t5",)
+    model_types = ("t5", "mt5")
     legacy_files = ("spiece.model",)
 
     def get_sentinel_tokens(self) -> list[str]:
