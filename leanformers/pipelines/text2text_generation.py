@@ -7,11 +7,11 @@ transformers 4.57's pipelines (which v5 removed).
 - ``return_tensors=True`` gives ``{'generated_token_ids': tensor}`` (``summary_token_ids``...) instead;
   ``clean_up_tokenization_spaces`` (default False) applies to the decoded text.
 
-Generation settings, lowest to highest precedence: the pipeline's defaults ``max_new_tokens=256,
-num_beams=4`` (``max_new_tokens`` is dropped when the model's generation config sets a ``max_length``),
-the model's generation config for everything else, ``config.task_specific_params[task]`` (the
-``prefix`` put before each text, e.g. T5's "translate English to French: ", and its settings), the
-constructor's generation keyword arguments, the call's.
+Generation settings, lowest to highest precedence: the model's generation config, the pipeline's
+defaults ``max_new_tokens=256, num_beams=4`` (``max_new_tokens`` is dropped when a ``max_length`` is
+set), the constructor's generation keyword arguments, ``config.task_specific_params[task]`` (the
+``prefix`` put before each text, e.g. T5's "translate English to French: ", and its settings: they
+win over the constructor's, as in the reference), the call's.
 
 ``translation_XX_to_YY`` takes its prefix and settings from ``task_specific_params``; a multilingual
 tokenizer (one that builds translation inputs from ``src_lang`` / ``tgt_lang``) gets them from the
@@ -22,6 +22,8 @@ languages, or languages given to a model that has none raise instead of translat
 from __future__ import annotations
 
 import enum
+
+import torch
 
 from .base import Pipeline
 
@@ -62,9 +64,12 @@ class Text2TextGenerationPipeline(Pipeline):
 
         model_config = self.model.generation_config
         model_values = dict(model_config.to_diff_dict()) if model_config is not None else {}
-        values = {**model_values, **_PIPELINE_DEFAULTS}  # the pipeline's two defaults win over the model's
-        if model_values.get("max_length") not in (None, 20):
+        # the pipeline's two defaults win over the model's, the constructor's options over both
+        values = {**model_values, **_PIPELINE_DEFAULTS, **constructor_generation}
+        if values.get("max_new_tokens") == _PIPELINE_DEFAULTS["max_new_tokens"] and \
+                values.get("max_length") not in (None, 20):
             values.pop("max_new_tokens")  # the model says how long: its max_length applies
+        # task_specific_params come last, over the constructor's options too (as the reference)
         task_params = (getattr(self.model.config, "task_specific_params", None) or {}).get(self.task)
         if task_params:
             task_params = dict(task_params)
@@ -73,7 +78,6 @@ class Text2TextGenerationPipeline(Pipeline):
             values.update(task_params)
         if values.get("pad_token_id") is None and getattr(self.tokenizer, "pad_token_id", None) is not None:
             values["pad_token_id"] = self.tokenizer.pad_token_id
-        values.update(constructor_generation)
         values.pop("transformers_version", None)
         return GenerationConfig(**values)
 
@@ -123,13 +127,7 @@ class Text2TextGenerationPipeline(Pipeline):
         return {"output_ids": sequences.reshape(in_batch, sequences.shape[0] // in_batch, *sequences.shape[1:])}
 
     def postprocess(self, model_outputs, return_type=ReturnType.TEXT, clean_up_tokenization_spaces=False):
-        sequences = model_outputs["output_ids"][0]
-        pad = self.generation_config.pad_token_id
-        if pad is not None and sequences.shape[-1] > 1:
-            # a batch pads short outputs: cut back to this input's own longest, as if it ran alone
-            # (the first column is the decoder start, which may be the pad token)
-            real = (sequences[:, 1:] != pad).any(dim=0).nonzero()
-            sequences = sequences[:, :int(real.max()) + 2] if len(real) else sequences[:, :1]
+        sequences = self._own_length(model_outputs["output_ids"][0])
         records = []
         for ids in sequences:
             if return_type == ReturnType.TENSORS:
@@ -138,6 +136,21 @@ class Text2TextGenerationPipeline(Pipeline):
                 records.append({f"{self.return_name}_text": self.tokenizer.decode(
                     ids, skip_special_tokens=True, clean_up_tokenization_spaces=clean_up_tokenization_spaces)})
         return records
+
+
+    def _own_length(self, sequences):
+        """This input's sequences cut to the length they would have had without batch-mates: up to
+        the last first-eos among them (a batch pads every row to its longest row; the model itself
+        may generate pad tokens, so pads cannot tell)."""
+        eos = self.generation_config.eos_token_id
+        if eos is None or sequences.shape[-1] <= 1:
+            return sequences
+        eos = torch.tensor(eos if isinstance(eos, (list, tuple)) else [eos])
+        is_eos = torch.isin(sequences[:, 1:], eos)  # column 0 is the decoder start
+        if not bool(is_eos.any(dim=1).all()):
+            return sequences  # a sequence ran to the length limit: the batch did not lengthen this input
+        ends = is_eos.int().argmax(dim=1) + 2  # first eos, plus the start column
+        return sequences[:, :int(ends.max())]
 
 
 class SummarizationPipeline(Text2TextGenerationPipeline):

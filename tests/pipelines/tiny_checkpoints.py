@@ -135,10 +135,12 @@ def build_seq2seq(folder: str, arch: str = "bart", seed: int = 0, **config_kwarg
             pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
             **config_kwargs)
         model_class = transformers.BartForConditionalGeneration
-    elif arch == "t5":  # T5 v1.1 layout (gated-gelu, untied head); decoder starts from the pad token
+    elif arch == "t5":
+        # the tied head (T5 v1.0): v5 writes an untied one as "tie_word_embeddings": true plus
+        # "scale_decoder_outputs": false, which 4.57 reads as tied and rescaled; the decoder starts from the pad
         config = transformers.T5Config(
             vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_decoder_layers=2, num_heads=4,
-            relative_attention_num_buckets=8, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+            relative_attention_num_buckets=8, feed_forward_proj="gated-gelu",
             pad_token_id=1, eos_token_id=2, decoder_start_token_id=1, **config_kwargs)
         model_class = transformers.T5ForConditionalGeneration
     elif arch == "marian":  # static sinusoidal positions; decoder starts from the pad token
