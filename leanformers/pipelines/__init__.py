@@ -19,7 +19,8 @@ __all__ = [
     "pipeline", "Pipeline", "TextClassificationPipeline", "FeatureExtractionPipeline",
     "TextGenerationPipeline", "FillMaskPipeline", "TokenClassificationPipeline", "NerPipeline",
     "QuestionAnsweringPipeline", "ZeroShotClassificationPipeline", "ChunkPipeline", "SummarizationPipeline",
-    "TranslationPipeline", "Text2TextGenerationPipeline", "SUPPORTED_TASKS", "TASK_ALIASES", "get_supported_tasks", "check_task",
+    "TranslationPipeline", "Text2TextGenerationPipeline", "SUPPORTED_TASKS", "TASK_ALIASES", "get_supported_tasks",
+    "check_task",
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -14,6 +14,9 @@ DEFAULTS = [
     ("ner", "dbmdz/bert-large-cased-finetuned-conll03-english", "4c53496", "token-classification"),
     ("question-answering", "distilbert/distilbert-base-cased-distilled-squad", "564e9b5", "question-answering"),
     ("zero-shot-classification", "facebook/bart-large-mnli", "d7645e1", None),
+    ("summarization", "sshleifer/distilbart-cnn-12-6", "a4f8f3e", None),
+    ("translation_en_to_fr", "google-t5/t5-base", "a9723ea", None),
+    ("text2text-generation", "google-t5/t5-base", "a9723ea", None),
 ]
 
 
@@ -22,11 +25,23 @@ def test_defaults_match_transformers_457(ref457):
     import subprocess
 
     code = ("import json; from transformers.pipelines import SUPPORTED_TASKS as T; "
-            "print(json.dumps({t: T[t]['default']['model']['pt'] for t in "
-            "['fill-mask', 'token-classification', 'question-answering', 'zero-shot-classification']}))")
+            "print(json.dumps([{t: T[t]['default']['model']['pt'] for t in "
+            "['fill-mask', 'token-classification', 'question-answering', 'zero-shot-classification', "
+            "'summarization', 'text2text-generation']}, "
+            "[[list(k), v['model']['pt']] for k, v in T['translation']['default'].items()]]))")
     out = subprocess.run([ref457.proc.args[0], "-c", code], capture_output=True, text=True, timeout=120)
-    for task, default in json.loads(out.stdout).items():
+    defaults, translation = json.loads(out.stdout)
+    for task, default in defaults.items():
         assert SUPPORTED_TASKS[task]["default_hub"] == tuple(default)
+    assert SUPPORTED_TASKS["translation"]["default_hub_by_languages"] == {tuple(k): tuple(v) for k, v in translation}
+
+
+def test_translation_without_a_default_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ValueError, match="'translation_fr_to_ja' has no default model"):
+        leanformers.pipeline("translation_fr_to_ja")
+    with pytest.raises(ValueError, match="needs the languages"):
+        leanformers.pipeline("translation")
 
 
 @pytest.mark.parametrize("task, repo, revision, head", DEFAULTS)

@@ -115,8 +115,6 @@ def build(folder: str, kind: str, head: str, seed: int = 0, **config_kwargs) -> 
         for name, param in model.named_parameters():
             if name.endswith("bias"):
                 param.normal_(0.0, 0.5 if "classifier" in name or "qa_outputs" in name else 0.05)
-    if arch == "marian":  # as real Marian checkpoints: never generate the pad (the decoder start)
-        model.generation_config.bad_words_ids = [[1]]
     model.save_pretrained(folder)
     return folder
 
