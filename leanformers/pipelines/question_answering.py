@@ -115,7 +115,7 @@ class QuestionAnsweringPipeline(ChunkPipeline):
 
     def _sanitize_parameters(self, padding=None, topk=None, top_k=None, doc_stride=None, max_answer_len=None,
                              max_seq_len=None, max_question_len=None, handle_impossible_answer=None,
-                             align_to_words=None, question=None, context=None):
+                             align_to_words=None):
         preprocess_params = {}
         for name, value in (("padding", padding), ("doc_stride", doc_stride), ("max_seq_len", max_seq_len),
                             ("max_question_len", max_question_len)):

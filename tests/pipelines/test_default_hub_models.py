@@ -29,7 +29,7 @@ def test_defaults_match_transformers_457(ref457):
             "['fill-mask', 'token-classification', 'question-answering', 'zero-shot-classification', "
             "'summarization', 'text2text-generation']}, "
             "[[list(k), v['model']['pt']] for k, v in T['translation']['default'].items()]]))")
-    out = subprocess.run([ref457.proc.args[0], "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([ref457.proc.args[0], "-c", code], capture_output=True, text=True, timeout=600)
     defaults, translation = json.loads(out.stdout)
     for task, default in defaults.items():
         assert SUPPORTED_TASKS[task]["default_hub"] == tuple(default)
