@@ -2,6 +2,9 @@
 
     leanformers run sentiment-analysis "I love this" "I hate this"     # JSON results on stdout
     leanformers run feature-extraction "hello" --model ./my-bert --device cpu
+    leanformers run ner "My name is Sarah and I live in London" -p aggregation_strategy=simple
+    leanformers run question-answering --question "Where do I live?" --context "I live in Berlin."
+    leanformers run zero-shot-classification "I need my phone fixed" --labels "urgent,phone,tablet"
     leanformers run text-generation "Once upon a time" -m ./gpt2 -p max_new_tokens=20 -p do_sample=true
     leanformers run text-generation "What is the capital of France?" -m ./SmolLM2-135M-Instruct.Q4_1.gguf
     echo "one text per line" | leanformers run text-classification --model ./clf
@@ -53,7 +56,18 @@ def _jsonable(value):
 
 
 def _run(args) -> int:
+    from .pipelines import check_task, pipeline
+
+    try:
+        task = check_task(args.task)[0]
+    except KeyError as e:
+        raise CommandError(e.args[0]) from None
+    _check_task_options(task, args)
     texts = list(args.texts)
+    if task == "question-answering" and args.question:
+        if texts:
+            raise CommandError("give the questions either as --question or as texts, not both.")
+        texts = list(args.question)
     if not texts or texts == ["-"]:
         if sys.stdin.isatty() and not texts:
             raise CommandError("give the texts as arguments, or pipe them in one per line (or pass '-').")
@@ -62,7 +76,6 @@ def _run(args) -> int:
             texts = list(texts)
             if not texts:
                 raise CommandError("no texts: the standard input was empty.")
-    from .pipelines import pipeline
 
     pipe_kwargs = dict(args.param)
     if args.top_k is not None:
@@ -78,17 +91,45 @@ def _run(args) -> int:
         if args.jsonl:  # one line per result, a batch at a time: memory stays bounded on any input
             texts = iter(texts)
             while chunk := list(itertools.islice(texts, pipe._batch_size or pipe.default_batch_size)):
-                for result in pipe(_as_chats(chunk, pipe, args), **call_kwargs):
+                for result in _results(pipe, task, chunk, args, call_kwargs):
                     sys.stdout.write(json.dumps(_jsonable(result), ensure_ascii=False) + "\n")
                 sys.stdout.flush()
             return 0
-        results = pipe(_as_chats(texts, pipe, args), **call_kwargs)
+        results = _results(pipe, task, texts, args, call_kwargs)
     except (KeyError, ValueError, OSError, RuntimeError, ImportError, TypeError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         raise CommandError(message) from None
     json.dump(_jsonable(results), sys.stdout, ensure_ascii=False, indent=args.indent)
     sys.stdout.write("\n")
     return 0
+
+
+def _results(pipe, task: str, texts: list[str], args, call_kwargs: dict) -> list:
+    """One result per text: the questions of question-answering, the texts of zero-shot with --labels."""
+    if task == "question-answering":
+        results = pipe(question=texts, context=args.context, **call_kwargs)
+    elif task == "zero-shot-classification":
+        results = pipe(texts, candidate_labels=args.labels, **call_kwargs)
+    else:
+        results = pipe(_as_chats(texts, pipe, args), **call_kwargs)
+    if len(texts) == 1 and task in ("question-answering", "fill-mask"):
+        results = [results]  # these pipelines unwrap a one-item list
+    return results
+
+
+def _check_task_options(task: str, args):
+    """--question/--context belong to question-answering, --labels to zero-shot-classification."""
+    if task == "question-answering":
+        if args.context is None:
+            raise CommandError("question-answering needs --context TEXT, and the questions as --question (repeatable) "
+                               "or as texts.")
+    elif args.context is not None or args.question:
+        raise CommandError(f"--question and --context apply to question-answering, not to {task}.")
+    if task == "zero-shot-classification":
+        if not args.labels:
+            raise CommandError("zero-shot-classification needs --labels, e.g. --labels 'sports,politics,science'.")
+    elif args.labels is not None:
+        raise CommandError(f"--labels applies to zero-shot-classification, not to {task}.")
 
 
 def _as_chats(texts: list[str], pipe, args) -> list:
@@ -140,8 +181,10 @@ def add_run_command(subparsers):
         description="Run a pipeline task on the given texts (or on standard input, one text per line) "
                     "and print one JSON document with one result per text.",
     )
-    p.add_argument("task", help="a pipeline task: text-classification (sentiment-analysis), "
-                                "feature-extraction, text-generation")
+    p.add_argument("task", help="a pipeline task: text-classification (sentiment-analysis), feature-extraction, "
+                                "text-generation, fill-mask, token-classification (ner), question-answering, "
+                                "zero-shot-classification, summarization, translation_XX_to_YY, "
+                                "text2text-generation")
     p.add_argument("texts", nargs="*", help="texts to process; none or '-' reads standard input")
     p.add_argument("--model", "-m", default=None,
                    help="Hub id, local folder or .gguf file (default: the task's default model, if it has one)")
@@ -150,7 +193,15 @@ def add_run_command(subparsers):
     p.add_argument("--batch-size", "-b", type=_positive_int, default=None, help="texts per forward pass (default 32)")
     p.add_argument("--device", "-d", default=None, help="cpu, cuda, cuda:0, 0, -1 ... (default: CUDA if available)")
     p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the checkpoint's own)")
-    p.add_argument("--top-k", type=_top_k, default=None, help="text-classification: labels per text, or 'all'")
+    p.add_argument("--top-k", type=_top_k, default=None,
+                   help="text-classification: labels per text, or 'all'; fill-mask: guesses per mask; "
+                        "question-answering: answers per question")
+    p.add_argument("--question", action="append", default=None, metavar="TEXT",
+                   help="question-answering: a question (repeatable; or give the questions as texts)")
+    p.add_argument("--context", default=None, metavar="TEXT",
+                   help="question-answering: the context the answers are taken from")
+    p.add_argument("--labels", default=None, metavar="A,B,...",
+                   help="zero-shot-classification: the candidate labels, comma-separated")
     p.add_argument("--param", "-p", type=_param, action="append", default=[], metavar="KEY=VALUE",
                    help="a pipeline parameter, repeatable: -p function_to_apply=sigmoid, "
                         "-p max_new_tokens=20 -p do_sample=true")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) .venv with the CPU torch, leanformers and, with --test, the test extras and the
-# packages that carry real checkpoints. Idempotent: a second run installs nothing new.
+# packages that carry real checkpoints, plus a second venv with transformers 4.57.6 (see below).
+# Idempotent: a second run installs nothing new.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${LEANFORMERS_VENV:-.venv}
@@ -27,6 +28,21 @@ fi
 if [ "${1:-}" = "--test" ] && [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
     || echo "setup: could not install chromium (the chat page's browser test will skip)" >&2
+fi
+# The pipeline tests also compare against transformers 4.57.6, the last release with the question-answering,
+# summarization, translation and text2text pipelines (v5 removed them). It cannot share .venv with 5.24, so
+# it gets its own venv (LEANFORMERS_REF_VENV, default .venv-ref457) that the tests call as a subprocess.
+if [ "${1:-}" = "--test" ]; then
+  REF_VENV=${LEANFORMERS_REF_VENV:-.venv-ref457}
+  ref_stamp="$REF_VENV/.leanformers-ref-transformers-4.57.6"
+  if [ ! -f "$ref_stamp" ]; then
+    [ -x "$REF_VENV/bin/python" ] || "$PY" -m venv "$REF_VENV"
+    ref_pip() { "$REF_VENV/bin/python" -m pip -q --disable-pip-version-check "$@"; }
+    "$REF_VENV/bin/python" -c "import torch" 2>/dev/null || ref_pip install "torch==2.13.0"
+    # sentencepiece + protobuf: 4.57's Marian/T5 tokenizers read .model files with them
+    ref_pip install "transformers==4.57.6" "sentencepiece==0.2.3" "protobuf==7.36.2"
+    touch "$ref_stamp"
+  fi
 fi
 # Real tokenizer files for the tests (cheap when present; tests skip with a reason when absent).
 if [ "${1:-}" = "--test" ]; then bash scripts/fetch_test_data.sh || echo "setup: could not fetch tests/.data (tests that need it will skip)" >&2; fi

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests", "pipelines"))
+sys.path.insert(0, os.path.join(REPO, "tests", "pipelines"))  # pipeline_fixtures, tiny_checkpoints
 
 from pipeline_fixtures import MIXED_TEXTS, assert_results_close, build_tiny_model  # noqa: E402
 
@@ -111,3 +111,87 @@ def test_help_and_version_do_not_import_torch():
     assert version.returncode == 0 and version.stdout.startswith("leanformers ")
     bare = leanformers()
     assert bare.returncode == 2 and "run" in bare.stderr and "env" in bare.stderr
+
+
+# ---- the tasks of the course's chapter 1 ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def chapter1_dirs(tmp_path_factory):
+    pytest.importorskip("transformers")
+    from tiny_checkpoints import build
+
+    labels = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
+    nli = {0: "contradiction", 1: "neutral", 2: "entailment"}
+    return {head: build(str(tmp_path_factory.mktemp(f"cli-{head}")), "wordpiece", head, **config)
+            for head, config in (("token-classification", {"id2label": labels}), ("masked-lm", {}),
+                                 ("question-answering", {}), ("sequence-classification", {"id2label": nli}))}
+
+
+def test_run_ner_fill_mask_and_zero_shot(chapter1_dirs):
+    import leanformers as lf
+    from leanformers.cli import _jsonable
+
+    texts = ["My name is Sarah and I live in London.", "Wolfgang lives in Berlin."]
+    ner = chapter1_dirs["token-classification"]
+    out = leanformers("run", "ner", *texts, "-m", ner, "-p", "aggregation_strategy=simple", "-p", "ignore_labels=[]")
+    assert out.returncode == 0, out.stderr
+    expected = lf.pipeline("ner", model=ner, device="cpu")(texts, aggregation_strategy="simple", ignore_labels=[])
+    assert_results_close(json.loads(out.stdout), _jsonable(expected), atol=1e-6)
+
+    mlm = chapter1_dirs["masked-lm"]
+    out = leanformers("run", "fill-mask", "Paris is the [MASK] of France.", "-m", mlm, "--top-k", "2")
+    assert out.returncode == 0, out.stderr
+    expected = lf.pipeline("fill-mask", model=mlm, device="cpu")("Paris is the [MASK] of France.", top_k=2)
+    assert_results_close(json.loads(out.stdout), [expected], atol=1e-6)  # one result per text
+
+    nli = chapter1_dirs["sequence-classification"]
+    out = leanformers("run", "zero-shot-classification", *texts, "-m", nli, "--labels", "travel, music,cooking")
+    assert out.returncode == 0, out.stderr
+    expected = lf.pipeline("zero-shot-classification", model=nli, device="cpu")(
+        texts, candidate_labels=["travel", "music", "cooking"])
+    assert_results_close(json.loads(out.stdout), expected, atol=1e-6)
+
+
+def test_run_question_answering(chapter1_dirs):
+    import leanformers as lf
+
+    qa = chapter1_dirs["question-answering"]
+    context = "My name is Wolfgang and I live in Berlin."
+    pipe = lf.pipeline("question-answering", model=qa, device="cpu")
+    out = leanformers("run", "question-answering", "--question", "Where do I live?", "--question", "Who am I?",
+                      "--context", context, "-m", qa)
+    assert out.returncode == 0, out.stderr
+    assert_results_close(json.loads(out.stdout), pipe(question=["Where do I live?", "Who am I?"], context=context),
+                         atol=1e-6)
+    out = leanformers("run", "question-answering", "Where do I live?", "--context", context, "-m", qa)
+    assert out.returncode == 0, out.stderr
+    assert_results_close(json.loads(out.stdout), [pipe(question="Where do I live?", context=context)], atol=1e-6)
+
+
+def test_run_task_options_are_checked(chapter1_dirs):
+    qa = chapter1_dirs["question-answering"]
+    out = leanformers("run", "question-answering", "--question", "Where?", "-m", qa)
+    assert out.returncode == 2 and "needs --context" in out.stderr and "Traceback" not in out.stderr
+    out = leanformers("run", "zero-shot-classification", "a text", "-m", chapter1_dirs["sequence-classification"])
+    assert out.returncode == 2 and "needs --labels" in out.stderr
+    out = leanformers("run", "ner", "a text", "--labels", "a,b", "-m", chapter1_dirs["token-classification"])
+    assert out.returncode == 2 and "--labels applies to zero-shot-classification" in out.stderr
+    out = leanformers("run", "fill-mask", "no mask here", "-m", chapter1_dirs["masked-lm"])
+    assert out.returncode == 2 and "No mask_token ([MASK])" in out.stderr
+
+
+def test_run_summarization_and_translation(tmp_path_factory):
+    pytest.importorskip("transformers")
+    pytest.importorskip("leanformers.models.bart")
+    import leanformers as lf
+    from tiny_checkpoints import build_seq2seq
+
+    bart = build_seq2seq(str(tmp_path_factory.mktemp("cli-bart")), "bart",
+                         task_specific_params={"translation_en_to_fr": {"prefix": "translate: ", "num_beams": 2}})
+    texts = ["My name is Wolfgang and I live in Berlin.", "ok"]
+    for task in ("summarization", "translation_en_to_fr"):
+        out = leanformers("run", task, *texts, "-m", bart, "-p", "max_new_tokens=5")
+        assert out.returncode == 0, out.stderr
+        expected = lf.pipeline(task, model=bart, device="cpu")(texts, max_new_tokens=5)
+        assert json.loads(out.stdout) == expected
+    out = leanformers("run", "translation_en_fr", "x", "-m", bart)
+    assert out.returncode == 2 and "translation_XX_to_YY" in out.stderr

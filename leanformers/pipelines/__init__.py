@@ -13,10 +13,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 __all__ = [
     "pipeline", "Pipeline", "TextClassificationPipeline", "FeatureExtractionPipeline",
-    "TextGenerationPipeline", "SUPPORTED_TASKS", "TASK_ALIASES", "get_supported_tasks", "check_task",
+    "TextGenerationPipeline", "FillMaskPipeline", "TokenClassificationPipeline", "NerPipeline",
+    "QuestionAnsweringPipeline", "ZeroShotClassificationPipeline", "ChunkPipeline", "SummarizationPipeline",
+    "TranslationPipeline", "Text2TextGenerationPipeline", "SUPPORTED_TASKS", "TASK_ALIASES", "get_supported_tasks",
+    "check_task",
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,8 +57,53 @@ SUPPORTED_TASKS = {
         "auto_model": "AutoModel",
         "has_default": False,
     },
+    # default_hub: the reference's (transformers 4.57) default checkpoint and revision for the task
+    "fill-mask": {
+        "impl": "leanformers.pipelines.fill_mask:FillMaskPipeline",
+        "auto_model": "AutoModelForMaskedLM",
+        "has_default": True,
+        "default_hub": ("distilbert/distilroberta-base", "fb53ab8"),
+    },
+    "token-classification": {
+        "impl": "leanformers.pipelines.token_classification:TokenClassificationPipeline",
+        "auto_model": "AutoModelForTokenClassification",
+        "has_default": True,
+        "default_hub": ("dbmdz/bert-large-cased-finetuned-conll03-english", "4c53496"),
+    },
+    "question-answering": {
+        "impl": "leanformers.pipelines.question_answering:QuestionAnsweringPipeline",
+        "auto_model": "AutoModelForQuestionAnswering",
+        "has_default": True,
+        "default_hub": ("distilbert/distilbert-base-cased-distilled-squad", "564e9b5"),
+    },
+    "zero-shot-classification": {
+        "impl": "leanformers.pipelines.zero_shot_classification:ZeroShotClassificationPipeline",
+        "auto_model": "AutoModelForSequenceClassification",
+        "has_default": True,
+        "default_hub": ("facebook/bart-large-mnli", "d7645e1"),
+    },
+    "summarization": {
+        "impl": "leanformers.pipelines.text2text_generation:SummarizationPipeline",
+        "auto_model": "AutoModelForSeq2SeqLM",
+        "has_default": True,
+        "default_hub": ("sshleifer/distilbart-cnn-12-6", "a4f8f3e"),
+    },
+    # also "translation_XX_to_YY" (see check_task): the languages pick the default and the T5 prefix
+    "translation": {
+        "impl": "leanformers.pipelines.text2text_generation:TranslationPipeline",
+        "auto_model": "AutoModelForSeq2SeqLM",
+        "has_default": True,
+        "default_hub_by_languages": {pair: ("google-t5/t5-base", "a9723ea")
+                                     for pair in (("en", "fr"), ("en", "de"), ("en", "ro"))},
+    },
+    "text2text-generation": {
+        "impl": "leanformers.pipelines.text2text_generation:Text2TextGenerationPipeline",
+        "auto_model": "AutoModelForSeq2SeqLM",
+        "has_default": True,
+        "default_hub": ("google-t5/t5-base", "a9723ea"),
+    },
 }
-TASK_ALIASES = {"sentiment-analysis": "text-classification"}
+TASK_ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 
 # Lazy public classes: name -> "module:Class".
 _LAZY_CLASSES = {
@@ -64,11 +113,25 @@ _LAZY_CLASSES = {
     "FeatureExtractionPipeline": SUPPORTED_TASKS["feature-extraction"]["impl"],
     "TextGenerationPipeline": SUPPORTED_TASKS["text-generation"]["impl"],
     "SentenceEmbeddingsPipeline": SUPPORTED_TASKS["sentence-embeddings"]["impl"],
+    "FillMaskPipeline": SUPPORTED_TASKS["fill-mask"]["impl"],
+    "TokenClassificationPipeline": SUPPORTED_TASKS["token-classification"]["impl"],
+    "NerPipeline": SUPPORTED_TASKS["token-classification"]["impl"],
+    "QuestionAnsweringPipeline": SUPPORTED_TASKS["question-answering"]["impl"],
+    "ZeroShotClassificationPipeline": SUPPORTED_TASKS["zero-shot-classification"]["impl"],
+    "ChunkPipeline": "leanformers.pipelines.chunk:ChunkPipeline",
+    "SummarizationPipeline": SUPPORTED_TASKS["summarization"]["impl"],
+    "TranslationPipeline": SUPPORTED_TASKS["translation"]["impl"],
+    "Text2TextGenerationPipeline": SUPPORTED_TASKS["text2text-generation"]["impl"],
 }
 
 # Head-class name endings -> task, to infer the task from a model when none is given.
 _ARCHITECTURE_TASKS = (
     ("ForSequenceClassification", "text-classification"),
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMaskedLM", "fill-mask"),
+    ("ForConditionalGeneration", "text2text-generation"),
+    ("MTModel", "translation"),
     ("ForCausalLM", "text-generation"),
     ("LMHeadModel", "text-generation"),
     ("Model", "feature-extraction"),
@@ -107,13 +170,19 @@ def check_task(task: str) -> tuple[str, dict]:
     if not isinstance(task, str):
         raise TypeError(f"task must be a string like 'text-classification', not {type(task).__name__}.")
     name = TASK_ALIASES.get(task, task)
+    if name.startswith("translation_"):
+        parts = name.split("_")
+        if len(parts) == 4 and parts[2] == "to" and parts[1] and parts[3]:
+            return name, SUPPORTED_TASKS["translation"]  # the pipeline reads the languages from the name
+        raise KeyError(f"Invalid translation task {task!r}: use the 'translation_XX_to_YY' format, e.g. "
+                       f"'translation_en_to_fr'.")
     if name not in SUPPORTED_TASKS:
         known = ", ".join(
             f"{t!r}" + (f" (alias {', '.join(repr(a) for a, c in TASK_ALIASES.items() if c == t)})"
                         if t in TASK_ALIASES.values() else "")
             for t in sorted(SUPPORTED_TASKS)
         )
-        raise KeyError(f"Unknown task {task!r}. leanformers pipelines support: {known}.")
+        raise KeyError(f"Unknown task {task!r}. leanformers pipelines support: {known}, 'translation_XX_to_YY'.")
     return name, SUPPORTED_TASKS[name]
 
 
@@ -128,6 +197,26 @@ def _infer_task(model, config_architectures: list[str] | None) -> str:
         f"(its architectures are {names or 'not recorded'}). Pass the task: pipeline('text-classification', "
         f"model=...). Known tasks: {', '.join(get_supported_tasks())}."
     )
+
+
+def _default_hub_model(task: str, repo: str, revision: str, hub: dict) -> tuple[str, str]:
+    """(Hub id, revision) of the reference's default checkpoint for ``task``: the pinned revision or
+    main, whichever the HF cache holds, else (online) the pinned revision to download."""
+    from ..hub import _cached_snapshot, hf_cache_dir, is_offline
+
+    cache = hf_cache_dir(hub.get("cache_dir"))
+    found = next((rev for rev in (revision, "main") if _cached_snapshot(repo, rev, cache) is not None), None)
+    if found is None and is_offline(hub.get("local_files_only")):
+        raise OSError(
+            f"No model was given for {task!r}, and its default model {repo} (revision {revision}, the one "
+            f"transformers uses) is not in the Hugging Face cache at {cache}, and downloads are off "
+            f"(HF_HUB_OFFLINE=1). Fetch it once with network access: `hf download {repo}` (or run this "
+            f"without HF_HUB_OFFLINE), or pass a model: pipeline({task!r}, model='<Hub id or local folder>')."
+        )
+    revision = found or revision
+    print(f"No model was supplied, defaulted to {repo} and revision {revision} "
+          f"(https://huggingface.co/{repo}). Pass model= to choose one.", file=sys.stderr)
+    return repo, revision
 
 
 def _default_model(task: str) -> str:
@@ -242,7 +331,21 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
     if pipeline_class is None:
         pipeline_class = _import_path(entry["impl"])
 
-    if model is None:
+    if model is None and "default_hub_by_languages" in entry:
+        parts = task.split("_")
+        pair = (parts[1], parts[3]) if len(parts) == 4 else None
+        if pair not in entry["default_hub_by_languages"]:
+            known = ", ".join(f"'translation_{a}_to_{b}'" for a, b in entry["default_hub_by_languages"])
+            raise ValueError(f"{task!r} has no default model (defaults exist for {known}): pass one, e.g. "
+                             f"pipeline({task!r}, model='Helsinki-NLP/opus-mt-{pair[0]}-{pair[1]}')" if pair else
+                             f"'translation' needs the languages to pick a default model: use a task like {known}, "
+                             f"or pass a model.")
+        model_name, hub["revision"] = _default_hub_model(task, *entry["default_hub_by_languages"][pair], hub)
+        model = model_name
+    elif model is None and "default_hub" in entry:
+        model_name, hub["revision"] = _default_hub_model(task, *entry["default_hub"], hub)
+        model = model_name
+    elif model is None:
         model = model_name = _default_model(task)
         if dtype is None:
             dtype = "float32"
@@ -275,6 +378,14 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
             tokenizer_hub.setdefault("cache_dir", model_kwargs["cache_dir"])
         tokenizer = _load_tokenizer(tokenizer, model, model_name, config, tokenizer_hub, use_fast, gguf_file)
 
+    if task == "translation":
+        # a model that names its translation in task_specific_params (T5: translation_en_to_de...) gets it
+        for key in getattr(getattr(model, "config", None), "task_specific_params", None) or {}:
+            if key.startswith("translation"):
+                task = key
+                warnings.warn(f'"translation" task was used, instead of "translation_XX_to_YY", defaulting to "{task}"',
+                              UserWarning)
+                break
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
     return pipeline_class(model=model, tokenizer=tokenizer, task=task, device=device, **kwargs)

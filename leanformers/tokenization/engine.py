@@ -382,7 +382,9 @@ class Tokenizer:
         if direction not in _DIRECTIONS:
             raise ValueError(f"Unknown truncation direction {direction!r}: use 'right' or 'left'")
         effective = max_length - self.num_special_tokens_to_add(False)
-        if effective < stride:
+        # a max_length below the special tokens' count is not checked (the reference's unsigned
+        # subtraction skips it): tokenizer(word, add_special_tokens=False, max_length=1) must work
+        if 0 <= effective < stride:
             raise ValueError(f"truncation stride {stride} is greater than the effective max length {effective} "
                              f"(= max_length {max_length} - {max_length - effective} special tokens)")
         self._truncation = {"max_length": max_length, "stride": stride, "strategy": strategy, "direction": direction}

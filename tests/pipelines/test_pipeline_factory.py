@@ -22,8 +22,13 @@ def test_unknown_task_lists_known_tasks():
     assert "Unknown task 'sentiment-analyse'" in message
     for task in ("text-classification", "feature-extraction", "text-generation", "sentiment-analysis"):
         assert repr(task) in message
+    assert "'translation_XX_to_YY'" in message
     assert pipelines.get_supported_tasks() == [
-        "feature-extraction", "sentence-embeddings", "sentiment-analysis", "text-classification", "text-generation"]
+        "feature-extraction", "fill-mask", "ner", "question-answering", "sentence-embeddings", "sentiment-analysis", "summarization",
+        "text-classification", "text-generation", "text2text-generation", "token-classification", "translation",
+        "zero-shot-classification"]
+    assert pipelines.check_task("ner")[0] == "token-classification"
+    assert pipelines.check_task("translation_en_to_de") == ("translation_en_to_de", pipelines.SUPPORTED_TASKS["translation"])
     assert pipelines.check_task("sentiment-analysis")[0] == "text-classification"
 
 
