@@ -87,16 +87,6 @@ class T5Config(PretrainedConfig):
         super().__init__(pad_token_id=pad_token_id, eos_token_id=eos_token_id,
                          is_encoder_decoder=is_encoder_decoder, **kwargs)
 
-    def to_diff_dict(self) -> dict:
-        # As the reference, also write what differs from this class's own defaults: T5EncoderModel
-        # sets is_encoder_decoder=False, the base default, which T5Config's default (True) would undo.
-        out = super().to_diff_dict()
-        own_defaults = type(self)().to_dict()
-        for key, value in self.to_dict().items():
-            if key not in out and key in own_defaults and own_defaults[key] != value:
-                out[key] = value
-        return out
-
     def _set_scaling(self, tie_word_embeddings):
         # v1.0 always rescaled the decoder output; v1.1 configs mark themselves with tie_word_embeddings=False
         self.scale_decoder_outputs = tie_word_embeddings is not False
