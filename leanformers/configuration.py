@@ -162,10 +162,29 @@ class PretrainedConfig:
         return out
 
     def to_diff_dict(self) -> dict:
-        """Only the keys that differ from a bare config's defaults (what config.json holds)."""
+        """Only the keys that differ from a bare config's defaults (what config.json holds). As in the
+        reference, a common key also stays when it differs from the default this class declares:
+        T5EncoderModel's is_encoder_decoder=False equals the bare default but not T5Config's True."""
         base = PretrainedConfig().to_dict()
+        declared = self._declared_defaults()
         return {k: v for k, v in self.to_dict().items()
-                if k not in base or base[k] != v or (k == "model_type" and v)}
+                if k not in base or base[k] != v or declared.get(k, v) != v or (k == "model_type" and v)}
+
+    @classmethod
+    def _declared_defaults(cls) -> dict:
+        """The non-None defaults the subclasses' ``__init__`` signatures declare, the most derived first
+        (the reference's dataclass field defaults; derived values such as id2label are not among them)."""
+        declared = {}
+        for klass in cls.__mro__:
+            if klass is PretrainedConfig:
+                break
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            for param in inspect.signature(init).parameters.values():
+                if param.default is not param.empty and param.default is not None:
+                    declared.setdefault(param.name, param.default)
+        return declared
 
     def to_json_string(self, use_diff: bool = True) -> str:
         data = self.to_diff_dict() if use_diff else self.to_dict()

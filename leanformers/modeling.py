@@ -197,9 +197,11 @@ class PreTrainedModel(nn.Module):
             return super().__call__(*args, **kwargs)
 
     # ---- initialisation and tying ----------------------------------------------------------------
-    def _init_weights(self, module: nn.Module):
-        """The reference's default init; model files override it where theirs differs."""
-        std = getattr(self.config, "initializer_range", 0.02)
+    def _init_weights(self, module: nn.Module, std: float | None = None):
+        """The reference's default init; model files override it where theirs differs (or only pass
+        ``std`` where their config names it otherwise, e.g. BART's ``init_std``)."""
+        if std is None:
+            std = getattr(self.config, "initializer_range", 0.02)
         if isinstance(module, nn.Linear):
             module.weight.data.normal_(mean=0.0, std=std)
             if module.bias is not None:

@@ -112,6 +112,31 @@ def test_config_json_matches_reference_shape():
     assert ours == ref
 
 
+class _EncoderDecoderTinyConfig(TinyConfig):
+    """Declares a common key's default unlike the bare config's, as T5Config does (is_encoder_decoder=True)."""
+
+    def __init__(self, is_encoder_decoder=True, **kwargs):
+        super().__init__(is_encoder_decoder=is_encoder_decoder, **kwargs)
+
+
+def test_config_diff_keeps_values_that_differ_from_the_class_default():
+    # is_encoder_decoder=False equals the bare default, yet must be written: reloading would give True
+    assert _EncoderDecoderTinyConfig(is_encoder_decoder=False).to_diff_dict()["is_encoder_decoder"] is False
+    assert _EncoderDecoderTinyConfig().to_diff_dict()["is_encoder_decoder"] is True
+    assert "is_encoder_decoder" not in TinyConfig().to_diff_dict()
+
+
+@pytest.mark.parametrize("arch, kwargs", [("T5", {"is_encoder_decoder": False}), ("T5", {}),
+                                          ("Bart", {"num_labels": 2}), ("Bart", {"is_encoder_decoder": False}),
+                                          ("Bert", {"is_encoder_decoder": True}), ("Bert", {})])
+def test_config_diff_keys_match_reference(arch, kwargs):
+    transformers = pytest.importorskip("transformers")
+    ours = json.loads(getattr(leanformers, f"{arch}Config")(**kwargs).to_json_string())
+    ref = json.loads(getattr(transformers, f"{arch}Config")(**kwargs).to_json_string())
+    common = ("is_encoder_decoder", "id2label", "label2id", "return_dict", "output_attentions")
+    assert {k: ours.get(k) for k in common} == {k: ref.get(k) for k in common}
+
+
 def test_config_rejects_bad_problem_type():
     with pytest.raises(ValueError, match="problem_type must be one of"):
         TinyConfig(problem_type="classification")

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..configuration import PretrainedConfig
-from ..layers import (ACT2FN, causal_padding_mask, check_input_ids, classification_loss, padding_mask,
-                      sdpa_attention)
+from ..layers import (ACT2FN, causal_padding_mask, check_input_ids, classification_loss, padding_mask, sdpa_attention,
+                      span_loss)
 from ..modeling import PreTrainedModel
 from ..outputs import (BaseModelOutput, MaskedLMOutput, ModelOutput, MultipleChoiceModelOutput,
                        QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
@@ -518,19 +518,6 @@ class ElectraForTokenClassification(ElectraPreTrainedModel):
         if labels is not None:  # -100 marks sub-word and special tokens
             loss = F.cross_entropy(logits.view(-1, self.num_labels), labels.to(logits.device).view(-1))
         return _finish(TokenClassifierOutput, return_dict, body, loss=loss, logits=logits)
-
-
-def span_loss(start_logits, end_logits, start_positions, end_positions):
-    """Mean of the start and end cross-entropies; positions outside the sequence are ignored."""
-    if start_positions.dim() > 1:
-        start_positions = start_positions.squeeze(-1)
-    if end_positions.dim() > 1:
-        end_positions = end_positions.squeeze(-1)
-    ignored = start_logits.shape[1]  # clamping sends out-of-range answers here, and they are skipped
-    start_positions = start_positions.to(start_logits.device).clamp(0, ignored)
-    end_positions = end_positions.to(end_logits.device).clamp(0, ignored)
-    return (F.cross_entropy(start_logits, start_positions, ignore_index=ignored)
-            + F.cross_entropy(end_logits, end_positions, ignore_index=ignored)) / 2
 
 
 class ElectraForQuestionAnswering(ElectraPreTrainedModel):

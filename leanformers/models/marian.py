@@ -429,21 +429,11 @@ class MarianPreTrainedModel(PreTrainedModel):
         super().__init__(config, *args, **kwargs)
 
     def _init_weights(self, module):
-        std = self.config.init_std
         if isinstance(module, MarianSinusoidalPositionalEmbedding):
             with torch.no_grad():
                 module.weight.copy_(module.create_weight())
-        elif isinstance(module, nn.Linear):
-            module.weight.data.normal_(mean=0.0, std=std)
-            if module.bias is not None:
-                module.bias.data.zero_()
-        elif isinstance(module, nn.Embedding):
-            module.weight.data.normal_(mean=0.0, std=std)
-            if module.padding_idx is not None:
-                module.weight.data[module.padding_idx].zero_()
-        elif isinstance(module, nn.LayerNorm):
-            module.weight.data.fill_(1.0)
-            module.bias.data.zero_()
+        else:
+            super()._init_weights(module, std=self.config.init_std)
 
 
 def _shared_ties(prefix: str) -> dict:

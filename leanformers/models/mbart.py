@@ -21,7 +21,7 @@ from torch import nn
 
 from ..cache import DynamicCache, EncoderDecoderCache, decoder_attention_mask
 from ..configuration import PretrainedConfig
-from ..layers import ACT2FN, check_input_ids, classification_loss, padding_mask, sdpa_attention
+from ..layers import ACT2FN, check_input_ids, classification_loss, padding_mask, sdpa_attention, span_loss
 from ..modeling import PreTrainedModel
 from ..outputs import (BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions,
                        CausalLMOutputWithCrossAttentions, Seq2SeqLMOutput, Seq2SeqModelOutput,
@@ -449,18 +449,7 @@ class MBartPreTrainedModel(PreTrainedModel):
         super().__init__(config, *args, **kwargs)
 
     def _init_weights(self, module):
-        std = self.config.init_std
-        if isinstance(module, nn.Linear):
-            module.weight.data.normal_(mean=0.0, std=std)
-            if module.bias is not None:
-                module.bias.data.zero_()
-        elif isinstance(module, nn.Embedding):
-            module.weight.data.normal_(mean=0.0, std=std)
-            if module.padding_idx is not None:
-                module.weight.data[module.padding_idx].zero_()
-        elif isinstance(module, nn.LayerNorm):
-            module.weight.data.fill_(1.0)
-            module.bias.data.zero_()
+        super()._init_weights(module, std=self.config.init_std)
 
 
 def _shared_ties(prefix: str) -> dict:
@@ -646,19 +635,6 @@ class MBartForSequenceClassification(MBartPreTrainedModel):
         loss = classification_loss(logits, labels, self.config) if labels is not None else None
         out = Seq2SeqSequenceClassifierOutput(loss=loss, logits=logits, **_seq2seq_fields(outputs))
         return out if return_dict else out.to_tuple()
-
-
-def span_loss(start_logits, end_logits, start_positions, end_positions):
-    """Mean of the start and end cross-entropies; positions outside the sequence are ignored."""
-    if start_positions.dim() > 1:
-        start_positions = start_positions.squeeze(-1)
-    if end_positions.dim() > 1:
-        end_positions = end_positions.squeeze(-1)
-    ignored = start_logits.shape[1]  # clamping sends out-of-range answers here, and they are skipped
-    start_positions = start_positions.to(start_logits.device).clamp(0, ignored)
-    end_positions = end_positions.to(end_logits.device).clamp(0, ignored)
-    return (F.cross_entropy(start_logits, start_positions, ignore_index=ignored)
-            + F.cross_entropy(end_logits, end_positions, ignore_index=ignored)) / 2
 
 
 class MBartForQuestionAnswering(MBartPreTrainedModel):

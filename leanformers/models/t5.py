@@ -27,7 +27,7 @@ from torch import nn
 
 from ..cache import DynamicCache, EncoderDecoderCache
 from ..configuration import PretrainedConfig
-from ..layers import ACT2FN, check_input_ids, classification_loss
+from ..layers import ACT2FN, GradientCheckpointingLayer, check_input_ids, classification_loss, span_loss
 from ..modeling import PreTrainedModel
 from ..projections import project
 from ..outputs import (
@@ -86,16 +86,6 @@ class T5Config(PretrainedConfig):
         # a config.json's own dense_act_fn / is_gated_act / scale_decoder_outputs win, as in the reference
         super().__init__(pad_token_id=pad_token_id, eos_token_id=eos_token_id,
                          is_encoder_decoder=is_encoder_decoder, **kwargs)
-
-    def to_diff_dict(self) -> dict:
-        # As the reference, also write what differs from this class's own defaults: T5EncoderModel
-        # sets is_encoder_decoder=False, the base default, which T5Config's default (True) would undo.
-        out = super().to_diff_dict()
-        own_defaults = type(self)().to_dict()
-        for key, value in self.to_dict().items():
-            if key not in out and key in own_defaults and own_defaults[key] != value:
-                out[key] = value
-        return out
 
     def _set_scaling(self, tie_word_embeddings):
         # v1.0 always rescaled the decoder output; v1.1 configs mark themselves with tie_word_embeddings=False
@@ -325,7 +315,7 @@ def _clamp_fp16(hidden_states):
     return hidden_states
 
 
-class T5Block(nn.Module):
+class T5Block(GradientCheckpointingLayer):
     """layer.0 self-attention, (decoder) layer.1 cross-attention, layer.-1 feed-forward."""
 
     def __init__(self, config, has_relative_attention_bias=False, layer_idx=0, is_decoder=False):
@@ -369,7 +359,6 @@ class T5Stack(nn.Module):
         self.block = nn.ModuleList(T5Block(config, i == 0, i, is_decoder) for i in range(num_layers))
         self.final_layer_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
         self.dropout = nn.Dropout(config.dropout_rate)
-        self.gradient_checkpointing = False
 
     def get_input_embeddings(self):
         return self.embed_tokens
@@ -420,13 +409,8 @@ class T5Stack(nn.Module):
         for layer in self.block:
             if output_hidden_states:
                 all_hidden += (hidden_states,)
-            args = (hidden_states, self_bias, encoder_hidden_states, cross_bias, cache, output_attentions)
-            if self.gradient_checkpointing and self.training:
-                from torch.utils.checkpoint import checkpoint
-
-                hidden_states, weights, cross = checkpoint(layer, *args, use_reentrant=False)
-            else:
-                hidden_states, weights, cross = layer(*args)
+            hidden_states, weights, cross = layer(hidden_states, self_bias, encoder_hidden_states, cross_bias, cache,
+                                                  output_attentions)
             if output_attentions:
                 all_attn += (weights,)
                 if all_cross is not None:
@@ -741,11 +725,9 @@ class T5ForSequenceClassification(T5PreTrainedModel):
         sentence = sequence_output[eos_mask, :].view(batch, -1, hidden)[:, -1, :]
         logits = self.classification_head(sentence)
         loss = classification_loss(logits, labels, self.config) if labels is not None else None
-        out = Seq2SeqSequenceClassifierOutput(
-            loss=loss, logits=logits, past_key_values=outputs.past_key_values,
-            decoder_hidden_states=outputs.decoder_hidden_states, decoder_attentions=outputs.decoder_attentions,
-            cross_attentions=outputs.cross_attentions, encoder_last_hidden_state=outputs.encoder_last_hidden_state,
-            encoder_hidden_states=outputs.encoder_hidden_states, encoder_attentions=outputs.encoder_attentions)
+        # every field of T5Model's output but the decoder state it classified
+        fields = {key: value for key, value in outputs.items() if key != "last_hidden_state"}
+        out = Seq2SeqSequenceClassifierOutput(loss=loss, logits=logits, **fields)
         return out if return_dict else out.to_tuple()
 
 
@@ -803,16 +785,7 @@ class T5ForQuestionAnswering(_EncoderDecoder):
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = None
         if start_positions is not None and end_positions is not None:
-            if start_positions.dim() > 1:
-                start_positions = start_positions.squeeze(-1)
-            if end_positions.dim() > 1:
-                end_positions = end_positions.squeeze(-1)
-            # positions outside the sequence are ignored, as the reference does
-            ignored = start_logits.size(1)
-            start_positions = start_positions.clamp(0, ignored).to(start_logits.device)
-            end_positions = end_positions.clamp(0, ignored).to(end_logits.device)
-            loss = (F.cross_entropy(start_logits, start_positions, ignore_index=ignored)
-                    + F.cross_entropy(end_logits, end_positions, ignore_index=ignored)) / 2
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
         out = Seq2SeqQuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
                                                   **_seq2seq_fields(enc, dec))
         return out if return_dict else out.to_tuple()

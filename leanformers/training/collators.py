@@ -114,22 +114,33 @@ class DataCollatorForTokenClassification:
 
     def __call__(self, features, return_tensors: str | None = None):
         _check_return_tensors(return_tensors or self.return_tensors)
-        label_name = "label" if "label" in features[0] else "labels"
-        labels = [f[label_name] for f in features] if label_name in features[0] else None
-        without_labels = [{k: v for k, v in f.items() if k != label_name} for f in features]
+        label_name, labels, without_labels = _split_labels(features)
         batch = self.tokenizer.pad(without_labels, padding=self.padding, max_length=self.max_length,
                                    pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
         if labels is None:
             return batch
-        length = batch["input_ids"].shape[1]
-        pad = self.label_pad_token_id
-        as_list = [lab.tolist() if isinstance(lab, torch.Tensor) else list(lab) for lab in labels]
-        if self.tokenizer.padding_side == "right":
-            rows = [lab + [pad] * (length - len(lab)) for lab in as_list]
-        else:
-            rows = [[pad] * (length - len(lab)) + lab for lab in as_list]
+        rows = _pad_rows(_label_rows(labels), batch["input_ids"].shape[1], self.label_pad_token_id,
+                         self.tokenizer.padding_side)
         batch[label_name] = torch.tensor(rows, dtype=torch.int64)
         return batch
+
+
+def _split_labels(features):
+    """(the label key, each row's labels or None, the rows without them) of token/seq2seq features."""
+    label_name = "label" if "label" in features[0] else "labels"
+    labels = [f[label_name] for f in features] if label_name in features[0] else None
+    return label_name, labels, [{k: v for k, v in f.items() if k != label_name} for f in features]
+
+
+def _label_rows(labels) -> list[list]:
+    return [label.tolist() if hasattr(label, "tolist") else list(label) for label in labels]
+
+
+def _pad_rows(rows: list[list], width: int, pad: int, side: str) -> list[list]:
+    """Pad each row to ``width`` with ``pad``, on the tokenizer's padding side."""
+    if side == "right":
+        return [row + [pad] * (width - len(row)) for row in rows]
+    return [[pad] * (width - len(row)) + row for row in rows]
 
 
 @dataclass
@@ -149,27 +160,21 @@ class DataCollatorForSeq2Seq:
 
     def __call__(self, features, return_tensors: str | None = None):
         _check_return_tensors(return_tensors or self.return_tensors)
-        label_name = "label" if "label" in features[0] else "labels"
-        labels = [f[label_name] for f in features] if label_name in features[0] else None
+        _, labels, without_labels = _split_labels(features)
         if labels is not None and all(label is None for label in labels):
             labels = None  # rows that say {"labels": None}
-        without_labels = [{k: v for k, v in f.items() if k != label_name} for f in features]
         batch = self.tokenizer.pad(without_labels, padding=self.padding, max_length=self.max_length,
                                    pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
         if labels is None:
             batch["labels"] = None  # as the reference: the key is there, empty
             return batch
-        rows = [label.tolist() if hasattr(label, "tolist") else list(label) for label in labels]
+        rows = _label_rows(labels)
         if self.padding not in (False, "do_not_pad"):
             to_max = self.padding == "max_length" and self.max_length is not None
             width = self.max_length if to_max else max(len(row) for row in rows)
             if self.pad_to_multiple_of is not None:
                 width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
-            pad = self.label_pad_token_id
-            if self.tokenizer.padding_side == "right":
-                rows = [row + [pad] * (width - len(row)) for row in rows]
-            else:
-                rows = [[pad] * (width - len(row)) + row for row in rows]
+            rows = _pad_rows(rows, width, self.label_pad_token_id, self.tokenizer.padding_side)
         try:
             batch["labels"] = torch.tensor(rows, dtype=torch.int64)
         except ValueError:

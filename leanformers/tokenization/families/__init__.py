@@ -63,6 +63,23 @@ class FamilyTokenizer(PreTrainedTokenizerFast):
         with the generic class instead of rebuilding it (the reference does the same)."""
         return False
 
+    def _call_with_targets(self, text, text_pair, text_target, text_pair_target, kwargs):
+        """For translation families: ``text_target`` (the labels, capped by ``max_target_length``) is
+        encoded in the target mode (``_switch_to_target_mode``: Marian's target.spm, mBART's target
+        language code), the text in the input mode; the labels are the targets' input_ids."""
+        max_target_length = kwargs.pop("max_target_length", None)
+        target_kwargs = dict(kwargs, max_length=max_target_length) if max_target_length is not None else kwargs
+        self._switch_to_target_mode()
+        try:
+            targets = super().__call__(text_target, text_pair_target, **target_kwargs)
+        finally:
+            self._switch_to_input_mode()
+        if text is None:
+            return targets
+        encodings = super().__call__(text, text_pair, **kwargs)
+        encodings["labels"] = targets["input_ids"]
+        return encodings
+
     @classmethod
     def find_sentencepiece(cls, find, name_or_path) -> str:
         """The family's SentencePiece model; repos of one family sometimes carry another's file name."""

@@ -3,46 +3,10 @@
 from __future__ import annotations
 
 from .. import legacy
-from . import FamilyTokenizer
+from ._sentencepiece import SentencePieceUnigramTokenizer
 
 DEFAULTS = {"bos_token": "[CLS]", "eos_token": "[SEP]", "unk_token": "<unk>", "sep_token": "[SEP]",
             "pad_token": "<pad>", "cls_token": "[CLS]", "mask_token": "[MASK]"}
-
-
-class AlbertTokenizer(FamilyTokenizer):
-    """SentencePiece Unigram with [CLS] A [SEP] (B [SEP]); honours do_lower_case and keep_accents."""
-
-    default_special_tokens = DEFAULTS
-    vocab_files_names = {"vocab_file": "spiece.model", "tokenizer_file": "tokenizer.json"}
-    model_types = ("albert",)
-
-    @classmethod
-    def state_from_files(cls, find, added_tokens, kwargs, name_or_path):
-        # Special tokens are found by content in the vocabulary, not at their .model ids.
-        path = cls.find_sentencepiece(find, name_or_path)
-        scores, charsmap = _read(path, kwargs)
-        return build(scores, added_tokens, kwargs, precompiled_charsmap=charsmap)
-
-    @classmethod
-    def state_from_kwargs(cls, kwargs, vocab=None, merges=None):
-        path = kwargs.get("vocab_file")
-        if not (path and str(path).endswith(".model")):
-            return None
-        scores, charsmap = _read(path, kwargs)
-        return build(scores, [], kwargs, precompiled_charsmap=charsmap)
-
-    @classmethod
-    def rebuild_state(cls, state, kwargs):
-        model = state.get("model") or {}
-        if model.get("type") != "Unigram":
-            return state
-        built = build([tuple(v) for v in model["vocab"]], state.get("added_tokens", []), kwargs,
-                      precompiled_charsmap=legacy.precompiled_charsmap(state),
-                      post_processor=state.get("post_processor"))
-        return legacy.keep_settings(built, state)
-
-
-AlbertTokenizerFast = AlbertTokenizer
 
 
 def _read(path, kwargs):
@@ -77,3 +41,18 @@ def build(scores: list, added_tokens: list, kwargs: dict, precompiled_charsmap: 
                                                     {"[CLS]": cls_id, "[SEP]": sep_id})
     state["post_processor"] = post_processor
     return state
+
+
+class AlbertTokenizer(SentencePieceUnigramTokenizer):
+    """SentencePiece Unigram with [CLS] A [SEP] (B [SEP]); honours do_lower_case and keep_accents."""
+
+    default_special_tokens = DEFAULTS
+    vocab_files_names = {"vocab_file": "spiece.model", "tokenizer_file": "tokenizer.json"}
+    model_types = ("albert",)
+
+    keeps_post_processor = True
+    read = staticmethod(_read)
+    build = staticmethod(build)
+
+
+AlbertTokenizerFast = AlbertTokenizer

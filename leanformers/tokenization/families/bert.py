@@ -43,7 +43,9 @@ BertTokenizerFast = BertTokenizer  # in the reference too, every tokenizer here 
 ElectraTokenizer = ElectraTokenizerFast = BertTokenizer  # the reference's ELECTRA names for this class
 
 
-def build(vocab: dict, added_tokens: list, kwargs: dict) -> dict:
+def wordpiece_state(vocab: dict, added_tokens: list, kwargs: dict) -> dict:
+    """BERT's WordPiece pipeline (also MPNet's) without specials or template; honours do_lower_case,
+    tokenize_chinese_chars, strip_accents."""
     state = legacy.empty_json()
     state["added_tokens"] = list(added_tokens)
     state["normalizer"] = {"type": "BertNormalizer", "clean_text": True,
@@ -54,6 +56,11 @@ def build(vocab: dict, added_tokens: list, kwargs: dict) -> dict:
     state["decoder"] = {"type": "WordPiece", "prefix": "##", "cleanup": True}
     state["model"] = {"type": "WordPiece", "unk_token": legacy.tok(kwargs, "unk_token", "[UNK]"),
                       "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": vocab}
+    return state
+
+
+def build(vocab: dict, added_tokens: list, kwargs: dict) -> dict:
+    state = wordpiece_state(vocab, added_tokens, kwargs)
     ids = legacy.SpecialIds(state, vocab, len(vocab))
     legacy.register_specials(ids, kwargs, DEFAULTS)
     cls, sep = legacy.tok(kwargs, "cls_token", "[CLS]"), legacy.tok(kwargs, "sep_token", "[SEP]")

@@ -3,48 +3,11 @@
 from __future__ import annotations
 
 from .. import legacy
-from . import FamilyTokenizer
+from ._sentencepiece import SentencePieceUnigramTokenizer, fairseq_template
 
 DEFAULTS = {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
             "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>",
             "additional_special_tokens": ["<s>NOTUSED", "</s>NOTUSED", "<unk>NOTUSED"]}
-
-
-class CamembertTokenizer(FamilyTokenizer):
-    """SentencePiece Unigram in CamemBERT's layout (<s>NOTUSED <pad> </s>NOTUSED <unk> <unk>NOTUSED first,
-    then every piece of the model, <mask> last) with <s> A </s> (</s> B </s>)."""
-
-    default_special_tokens = DEFAULTS
-    vocab_files_names = {"vocab_file": "sentencepiece.bpe.model", "tokenizer_file": "tokenizer.json"}
-    model_input_names = ["input_ids", "attention_mask"]
-    model_types = ("camembert",)
-
-    @classmethod
-    def state_from_files(cls, find, added_tokens, kwargs, name_or_path):
-        # Special tokens are found by content in the reordered vocabulary, not at their .model ids.
-        path = cls.find_sentencepiece(find, name_or_path)
-        scores, charsmap = _read(path, kwargs)
-        return build(scores, added_tokens, kwargs, precompiled_charsmap=charsmap)
-
-    @classmethod
-    def state_from_kwargs(cls, kwargs, vocab=None, merges=None):
-        path = kwargs.get("vocab_file")
-        if not (path and str(path).endswith(".model")):
-            return None
-        scores, charsmap = _read(path, kwargs)
-        return build(scores, [], kwargs, precompiled_charsmap=charsmap)
-
-    @classmethod
-    def rebuild_state(cls, state, kwargs):
-        model = state.get("model") or {}
-        if model.get("type") != "Unigram":
-            return state
-        built = build([tuple(v) for v in model["vocab"]], state.get("added_tokens", []), kwargs,
-                      precompiled_charsmap=legacy.precompiled_charsmap(state))
-        return legacy.keep_settings(built, state)
-
-
-CamembertTokenizerFast = CamembertTokenizer
 
 
 def _read(path, kwargs):
@@ -79,8 +42,21 @@ def build(scores: list, added_tokens: list, kwargs: dict, precompiled_charsmap: 
                                                         rstrip=False if plain else bool(mask.rstrip)))
         ids.added[content] = ids.get(content)
     legacy.register_specials(ids, kwargs, DEFAULTS)
-    # Always the family's own template (the reference sets it after reading any tokenizer.json).
-    bos, eos = legacy.tok(kwargs, "bos_token", "<s>"), legacy.tok(kwargs, "eos_token", "</s>")
-    state["post_processor"] = legacy.template_processing([bos, "$A", eos], [bos, "$A", eos, eos, "$B", eos],
-                                                         {bos: ids.get(bos), eos: ids.get(eos)})
+    state["post_processor"] = fairseq_template(ids, kwargs)
     return state
+
+
+class CamembertTokenizer(SentencePieceUnigramTokenizer):
+    """SentencePiece Unigram in CamemBERT's layout (<s>NOTUSED <pad> </s>NOTUSED <unk> <unk>NOTUSED first,
+    then every piece of the model, <mask> last) with <s> A </s> (</s> B </s>)."""
+
+    default_special_tokens = DEFAULTS
+    vocab_files_names = {"vocab_file": "sentencepiece.bpe.model", "tokenizer_file": "tokenizer.json"}
+    model_input_names = ["input_ids", "attention_mask"]
+    model_types = ("camembert",)
+
+    read = staticmethod(_read)
+    build = staticmethod(build)
+
+
+CamembertTokenizerFast = CamembertTokenizer

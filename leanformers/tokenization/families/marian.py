@@ -397,18 +397,7 @@ class MarianTokenizer(FamilyTokenizer):
         if text_target is None and text_pair_target is None:
             self._switch_to_input_mode()
             return super().__call__(text, text_pair, **kwargs)
-        max_target_length = kwargs.pop("max_target_length", None)
-        target_kwargs = dict(kwargs, max_length=max_target_length) if max_target_length is not None else kwargs
-        self._switch_to_target_mode()
-        try:
-            targets = super().__call__(text_target, text_pair_target, **target_kwargs)
-        finally:
-            self._switch_to_input_mode()
-        if text is None:
-            return targets
-        encodings = super().__call__(text, text_pair, **kwargs)
-        encodings["labels"] = targets["input_ids"]
-        return encodings
+        return self._call_with_targets(text, text_pair, text_target, text_pair_target, kwargs)
 
     # ---- vocabulary ----------------------------------------------------------------------------
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import legacy
 from . import FamilyTokenizer
+from .bert import wordpiece_state
 
 DEFAULTS = {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
             "unk_token": "[UNK]", "pad_token": "<pad>", "mask_token": "<mask>"}
@@ -41,16 +42,7 @@ MPNetTokenizerFast = MPNetTokenizer
 
 
 def build(vocab: dict, added_tokens: list, kwargs: dict) -> dict:
-    state = legacy.empty_json()
-    state["added_tokens"] = list(added_tokens)
-    state["normalizer"] = {"type": "BertNormalizer", "clean_text": True,
-                           "handle_chinese_chars": kwargs.get("tokenize_chinese_chars", True),
-                           "strip_accents": kwargs.get("strip_accents"),
-                           "lowercase": kwargs.get("do_lower_case", True)}
-    state["pre_tokenizer"] = {"type": "BertPreTokenizer"}
-    state["decoder"] = {"type": "WordPiece", "prefix": "##", "cleanup": True}
-    state["model"] = {"type": "WordPiece", "unk_token": legacy.tok(kwargs, "unk_token", "[UNK]"),
-                      "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": vocab}
+    state = wordpiece_state(vocab, added_tokens, kwargs)
     ids = legacy.SpecialIds(state, vocab, len(vocab))
     # A plain-string mask_token becomes an lstrip token in the reference (MPNet's fill-mask convention).
     mask = kwargs.get("mask_token", "<mask>")

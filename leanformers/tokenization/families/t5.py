@@ -3,50 +3,9 @@
 from __future__ import annotations
 
 from .. import legacy
-from . import FamilyTokenizer
+from ._sentencepiece import SentencePieceUnigramTokenizer
 
 DEFAULTS = {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
-
-
-class T5Tokenizer(FamilyTokenizer):
-    """SentencePiece Unigram with </s> appended and 100 <extra_id_N> sentinel tokens."""
-
-    default_special_tokens = DEFAULTS
-    vocab_files_names = {"vocab_file": "spiece.model", "tokenizer_file": "tokenizer.json"}
-    model_types = ("t5", "mt5")
-    legacy_files = ("spiece.model",)
-
-    def get_sentinel_tokens(self) -> list[str]:
-        return [t for t in self.extra_special_tokens if t.startswith("<extra_id_")]
-
-    def get_sentinel_token_ids(self) -> list[int]:
-        return self.convert_tokens_to_ids(self.get_sentinel_tokens())
-
-    @classmethod
-    def state_from_files(cls, find, added_tokens, kwargs, name_or_path):
-        path = cls.find_sentencepiece(find, name_or_path)
-        scores, charsmap = _read(path, kwargs)
-        return build(scores, legacy.merge_added(added_tokens, path), kwargs, precompiled_charsmap=charsmap)
-
-    @classmethod
-    def state_from_kwargs(cls, kwargs, vocab=None, merges=None):
-        path = kwargs.get("vocab_file")
-        if not (path and str(path).endswith(".model")):
-            return None
-        scores, charsmap = _read(path, kwargs)
-        return build(scores, legacy.added_tokens_for_spm(path), kwargs, precompiled_charsmap=charsmap)
-
-    @classmethod
-    def rebuild_state(cls, state, kwargs):
-        model = state.get("model") or {}
-        if model.get("type") != "Unigram":
-            return state
-        built = build([tuple(v) for v in model["vocab"]], state.get("added_tokens", []), kwargs,
-                      precompiled_charsmap=legacy.precompiled_charsmap(state))
-        return legacy.keep_settings(built, state)
-
-
-T5TokenizerFast = T5Tokenizer
 
 
 def _read(path, kwargs):
@@ -80,3 +39,27 @@ def build(scores: list, added_tokens: list, kwargs: dict, precompiled_charsmap: 
     state["post_processor"] = legacy.template_processing(["$A", "</s>"], ["$A", "</s>", "$B", "</s>"],
                                                          {"</s>": ids.get("</s>")} if eos else {})
     return state
+
+
+class T5Tokenizer(SentencePieceUnigramTokenizer):
+    """SentencePiece Unigram with </s> appended and 100 <extra_id_N> sentinel tokens."""
+
+    default_special_tokens = DEFAULTS
+    vocab_files_names = {"vocab_file": "spiece.model", "tokenizer_file": "tokenizer.json"}
+    model_types = ("t5", "mt5")
+    legacy_files = ("spiece.model",)
+    read = staticmethod(_read)
+    build = staticmethod(build)
+
+    @classmethod
+    def added_tokens_of(cls, added_tokens, path):
+        return legacy.merge_added(added_tokens, path)  # plus the .model's own special pieces
+
+    def get_sentinel_tokens(self) -> list[str]:
+        return [t for t in self.extra_special_tokens if t.startswith("<extra_id_")]
+
+    def get_sentinel_token_ids(self) -> list[int]:
+        return self.convert_tokens_to_ids(self.get_sentinel_tokens())
+
+
+T5TokenizerFast = T5Tokenizer
