@@ -55,9 +55,10 @@ def _config_class_for(model_type: str) -> type[PretrainedConfig]:
         return _USER_CONFIGS[model_type]
     module = model_module(model_type)
     configs = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, PretrainedConfig)]
-    for wanted in (model_type, ALIASES.get(model_type, model_type)):  # an alias's own class first (MT5Config)
+    # an alias's own class first (MT5Config); a file name stands for its type ("xlm_roberta" -> "xlm-roberta")
+    for wanted in (model_type, ALIASES.get(model_type, model_type)):
         for value in configs:
-            if value.model_type == wanted:
+            if value.model_type.replace("-", "_") == wanted.replace("-", "_"):
                 return value
     raise ValueError(f"models/{model_type}.py defines no config class with model_type {model_type!r}.")
 
