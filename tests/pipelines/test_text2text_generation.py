@@ -1,5 +1,9 @@
 """summarization / translation / text2text-generation equal transformers 4.57.6's (v5 removed them)."""
 
+import json
+import os
+import shutil
+
 import pytest
 
 from ref457 import assert_same
@@ -34,6 +38,67 @@ def t5_without_prefix(tmp_path_factory):
     from tiny_checkpoints import build_seq2seq
 
     return build_seq2seq(str(tmp_path_factory.mktemp("t5-plain")), "t5")
+
+
+@pytest.fixture(scope="module", params=["MBartTokenizer", "MBart50Tokenizer"])
+def mbart(request, tmp_path_factory):
+    """A tiny mBART with the mBART (``X </s> src_lang``) or mBART-50 (``src_lang X </s>``) tokenizer, on
+    sentencepiece's 1,000-piece test model (the tokenizer tests' fixture) plus the language codes."""
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("sentencepiece")
+    pytest.importorskip("leanformers.models.mbart")
+    import torch
+
+    folder = tmp_path_factory.mktemp(request.param)
+    shutil.copy(os.path.join(os.path.dirname(__file__), "..", "tokenization", "fixtures", "spm_unigram_test.model"),
+                folder / "sentencepiece.bpe.model")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": request.param}))
+    vocab_size = len(transformers.AutoTokenizer.from_pretrained(str(folder)))
+    # untied head and a wide init: a default tiny mBART repeats the forced language code whatever the source
+    config = transformers.MBartConfig(
+        vocab_size=vocab_size, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
+        tie_word_embeddings=False, init_std=0.3)
+    torch.manual_seed(0)
+    model = transformers.MBartForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("bias"):
+                param.normal_(0.0, 0.05)
+            elif name in ("model.shared.weight", "lm_head.weight") or "embed_tokens" in name:
+                param.normal_(0.0, 1.0)
+    model.save_pretrained(str(folder))
+    return str(folder)
+
+
+LANGS = {"src_lang": "en_XX", "tgt_lang": "ro_RO"}
+
+
+@pytest.mark.parametrize("kwargs", [{"max_new_tokens": 6}, {"max_new_tokens": 5, "num_beams": 1},
+                                    {"max_new_tokens": 7, "return_tensors": True}])
+def test_mbart_translation_languages_match_reference(mbart, ref457, kwargs):
+    translate = leanformers.pipeline("translation", model=mbart, device="cpu", **LANGS)
+    for inputs in (TEXTS[0], TEXTS):
+        expected, _ = ref457.call("translation", mbart, inputs, init=LANGS, **kwargs)
+        assert_same(translate(inputs, **kwargs), expected)
+    # languages given per call override the pipeline's (the source's code and the forced first token move)
+    call_langs = {"src_lang": "de_DE", "tgt_lang": "fr_XX"}
+    expected, _ = ref457.call("translation", mbart, TEXTS, init=LANGS, **call_langs, **kwargs)
+    assert_same(translate(TEXTS, batch_size=3, **call_langs, **kwargs), expected)
+
+
+def test_mbart_translation_starts_with_the_target_language(mbart):
+    translate = leanformers.pipeline("translation", model=mbart, device="cpu", **LANGS)
+    codes = translate.tokenizer.lang_code_to_id
+    for tgt in ("ro_RO", "fr_XX"):
+        for result in translate(TEXTS[:2], return_tensors=True, max_new_tokens=4, tgt_lang=tgt):
+            ids = result["translation_token_ids"].tolist()
+            assert ids[:2] == [2, codes[tgt]]  # decoder start, then the forced target language code
+    with pytest.raises(ValueError, match="'xx_XX' is not a language code"):
+        translate("hello", tgt_lang="xx_XX")
+    with pytest.raises(ValueError, match="needs the languages"):
+        leanformers.pipeline("translation", model=mbart, device="cpu")("hello")
 
 
 def test_t5_translation_without_a_prefix_is_refused(t5_without_prefix):
