@@ -254,7 +254,7 @@ class TokenClassificationPipeline(ChunkPipeline):
             else:
                 groups.append([entity])
         return [{"entity_group": group[0]["entity"].split("-", 1)[-1],
-                 "score": np.mean(np.nanmean([e["score"] for e in group])),
+                 "score": _group_score(group),
                  "word": self.tokenizer.convert_tokens_to_string([e["word"] for e in group]),
                  "start": group[0]["start"], "end": group[-1]["end"]} for group in groups]
 
@@ -275,3 +275,12 @@ class TokenClassificationPipeline(ChunkPipeline):
                 kept = entity
         merged.append(kept)
         return merged
+
+
+def _group_score(group: list[dict]):
+    """The mean of the group's scores, NaNs left out. A group of one (most of them: every run of "O"
+    tokens between entities is a group too) keeps its score as it is, which is what the mean of one
+    number gives, without numpy's nanmean machinery per group."""
+    if len(group) == 1 and not np.isnan(group[0]["score"]):
+        return group[0]["score"]
+    return np.mean(np.nanmean([e["score"] for e in group]))
