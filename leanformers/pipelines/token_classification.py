@@ -278,9 +278,14 @@ class TokenClassificationPipeline(ChunkPipeline):
 
 
 def _group_score(group: list[dict]):
-    """The mean of the group's scores, NaNs left out. A group of one (most of them: every run of "O"
-    tokens between entities is a group too) keeps its score as it is, which is what the mean of one
-    number gives, without numpy's nanmean machinery per group."""
+    """The mean of the group's scores, NaNs left out: np.mean(np.nanmean(scores)) computed by the same
+    steps (one float sum, then the sum over the count as an intp, back to the float type), without
+    numpy's nanmean machinery per group. A group of one (every run of "O" tokens between entities is a
+    group too) keeps its score as it is, which is what the mean of one number gives."""
     if len(group) == 1 and not np.isnan(group[0]["score"]):
         return group[0]["score"]
-    return np.mean(np.nanmean([e["score"] for e in group]))
+    scores = np.asanyarray([e["score"] for e in group])
+    if scores.dtype.kind == "f" and not np.isnan(scores).any():
+        total = scores.sum()
+        return total.dtype.type(total / np.intp(scores.size))
+    return np.mean(np.nanmean(scores))
