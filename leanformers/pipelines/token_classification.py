@@ -184,11 +184,12 @@ class TokenClassificationPipeline(ChunkPipeline):
         model = getattr(getattr(self.tokenizer, "_tokenizer", None), "model", None)
         marks_continuations = bool(getattr(model, "continuing_subword_prefix", None))
         unk_id = self.tokenizer.unk_token_id
+        tokens = self.tokenizer.convert_ids_to_tokens(input_ids)  # one call per row, not per token
         result = []
         for index, token_scores in enumerate(scores):
             if special[index]:
                 continue
-            token = self.tokenizer.convert_ids_to_tokens(input_ids[index])
+            token = tokens[index]
             start, end = offsets[index]
             if word_ids is not None and word_to_chars is not None and word_ids[index] is not None:
                 # offsets of pre-split words are within each word: shift them into the joined text
