@@ -83,25 +83,41 @@ def _examples(args, question, context):
     return [_example(item) for item in inputs]
 
 
+_BANDS: dict = {}
+
+
+def _band(length: int, max_answer_len: int):
+    """True where end - start lies in [0, max_answer_len): the mask of np.tril(np.triu(.), max_answer_len - 1),
+    made once per (window length, max_answer_len)."""
+    key = (length, max_answer_len)
+    if key not in _BANDS:
+        offset = np.arange(length)[None, :] - np.arange(length)[:, None]
+        _BANDS[key] = (offset >= 0) & (offset < max_answer_len)
+    return _BANDS[key]
+
+
 def _best_spans(start, end, allowed, top_k, max_answer_len):
     """(starts, ends, scores) of the ``top_k`` spans by start prob x end prob, a span at most
     ``max_answer_len`` tokens and ending after it starts. The numpy steps match the reference's one
-    for one, so that equal scores (e.g. the zeros of a short context) break ties the same way."""
+    for one, so that equal scores (e.g. the zeros of a
+    short context) break ties the same way."""
     outer = np.matmul(start[:, :, None], end[:, None, :])
-    candidates = np.tril(np.triu(outer), max_answer_len - 1)
-    flat = candidates.flatten()
+    candidates = np.where(_band(outer.shape[-1], max_answer_len), outer, outer.dtype.type(0))
+    flat = candidates.ravel()
     if top_k == 1:
         order = [np.argmax(flat)]
     elif len(flat) < top_k:
         order = np.argsort(-flat)
     else:
-        best = np.argpartition(-flat, top_k)[:top_k]
-        order = best[np.argsort(-flat[best])]
+        negative = -flat
+        best = np.argpartition(negative, top_k)[:top_k]
+        order = best[np.argsort(negative[best])]
     starts, ends = np.unravel_index(order, candidates.shape)[1:]
     # membership in np.nonzero's (rows, columns): position 0 passes through the row indices, as in
     # the reference (it only ever holds zero-score spans)
-    positions = np.concatenate(np.nonzero(allowed))
-    keep = np.isin(starts, positions) & np.isin(ends, positions)
+    member = np.zeros(candidates.shape[-1], dtype=bool)
+    member[np.concatenate(np.nonzero(allowed))] = True
+    keep = member[starts] & member[ends]
     starts, ends = starts[keep], ends[keep]
     return starts, ends, candidates[0, starts, ends]
 
@@ -215,9 +231,9 @@ class QuestionAnsweringPipeline(ChunkPipeline):
             # left padding (the tokenizer's padding="max_length" with padding_side="left") shifts tokens
             shift = int((row["input_ids"] == self.tokenizer.pad_token_id).sum()) \
                 if self.tokenizer.padding_side == "left" else 0
+            words = _word_tokens(encoding, 1 if question_first else 0) if align_to_words else {}
             for s, e, score in zip(starts, ends, scores):
-                first, last = self._char_span(encoding, int(s) - shift, int(e) - shift,
-                                              1 if question_first else 0, align_to_words)
+                first, last = self._char_span(encoding, words, int(s) - shift, int(e) - shift, align_to_words)
                 text = context[first:last]
                 same = next((a for a in answers if a["answer"].lower() == text.lower()), None)
                 if same is not None:
@@ -230,13 +246,24 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         return answers[0] if len(answers) == 1 else answers
 
     @staticmethod
-    def _char_span(encoding, s: int, e: int, sequence_index: int, align_to_words: bool) -> tuple[int, int]:
-        """Character span of tokens s..e, widened to whole words when asked and possible."""
+    def _char_span(encoding, words, s: int, e: int, align_to_words: bool) -> tuple[int, int]:
+        """Character span of tokens s..e, widened to whole words when asked and possible. ``words`` maps a
+        word of the context to its (first, last) token: one pass per window instead of the encoding's
+        word_to_chars scanning the window for every candidate."""
         if align_to_words:
             start_word, end_word = encoding.token_to_word(s), encoding.token_to_word(e)
             if start_word is not None and end_word is not None:
-                first = encoding.word_to_chars(start_word, sequence_index=sequence_index)
-                last = encoding.word_to_chars(end_word, sequence_index=sequence_index)
+                first, last = words.get(start_word), words.get(end_word)
                 if first is not None and last is not None:
-                    return first[0], last[1]
+                    return encoding.offsets[first[0]][0], encoding.offsets[last[1]][1]
         return encoding.offsets[s][0], encoding.offsets[e][1]
+
+
+def _word_tokens(encoding, sequence_index: int) -> dict:
+    """{word: (first token, last token)} over one sequence of the encoding, as its word_to_tokens finds them."""
+    words = {}
+    for i in encoding.sequence_range(sequence_index):
+        word = encoding.words[i]
+        if word is not None:
+            words[word] = (words[word][0], i) if word in words else (i, i)
+    return words

@@ -184,11 +184,12 @@ class TokenClassificationPipeline(ChunkPipeline):
         model = getattr(getattr(self.tokenizer, "_tokenizer", None), "model", None)
         marks_continuations = bool(getattr(model, "continuing_subword_prefix", None))
         unk_id = self.tokenizer.unk_token_id
+        tokens = self.tokenizer.convert_ids_to_tokens(input_ids)  # one call per row, not per token
         result = []
         for index, token_scores in enumerate(scores):
             if special[index]:
                 continue
-            token = self.tokenizer.convert_ids_to_tokens(input_ids[index])
+            token = tokens[index]
             start, end = offsets[index]
             if word_ids is not None and word_to_chars is not None and word_ids[index] is not None:
                 # offsets of pre-split words are within each word: shift them into the joined text
@@ -254,7 +255,7 @@ class TokenClassificationPipeline(ChunkPipeline):
             else:
                 groups.append([entity])
         return [{"entity_group": group[0]["entity"].split("-", 1)[-1],
-                 "score": np.mean(np.nanmean([e["score"] for e in group])),
+                 "score": _group_score(group),
                  "word": self.tokenizer.convert_tokens_to_string([e["word"] for e in group]),
                  "start": group[0]["start"], "end": group[-1]["end"]} for group in groups]
 
@@ -275,3 +276,17 @@ class TokenClassificationPipeline(ChunkPipeline):
                 kept = entity
         merged.append(kept)
         return merged
+
+
+def _group_score(group: list[dict]):
+    """The mean of the group's scores, NaNs left out: np.mean(np.nanmean(scores)) computed by the same
+    steps (one float sum, then the sum over the count as an intp, back to the float type), without
+    numpy's nanmean machinery per group. A group of one (every run of "O" tokens between entities is a
+    group too) keeps its score as it is, which is what the mean of one number gives."""
+    if len(group) == 1 and not np.isnan(group[0]["score"]):
+        return group[0]["score"]
+    scores = np.asanyarray([e["score"] for e in group])
+    if scores.dtype.kind == "f" and not np.isnan(scores).any():
+        total = scores.sum()
+        return total.dtype.type(total / np.intp(scores.size))
+    return np.mean(np.nanmean(scores))
