@@ -27,7 +27,7 @@ from .configuration import fsync_folder, remove_orphan_temps, temp_path, write_f
 __all__ = [
     "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME", "WEIGHTS_NAME", "WEIGHTS_INDEX_NAME",
     "CorruptCheckpointError", "load_safetensors", "load_torch_bin", "load_checkpoint_files",
-    "save_safetensors", "save_state_dict", "parse_size", "safetensors_metadata", "read_index", "load_sharded",
+    "save_safetensors", "save_state_dict", "parse_size", "read_index", "load_sharded",
     "remove_stale_weights", "clean_after_save", "torch_save_atomic", "variant_name", "is_plain_file_name",
 ]
 
@@ -126,12 +126,6 @@ def _no_duplicate_keys(pairs):
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         raise ValueError(f"duplicate names {dupes}")
     return dict(pairs)
-
-
-def safetensors_metadata(path: str) -> dict:
-    with open(path, "rb") as f:
-        header, _ = _read_header(path, f)
-    return header.get("__metadata__") or {}
 
 
 def load_safetensors(path: str, keys=None) -> dict[str, torch.Tensor]:
