@@ -145,3 +145,32 @@ def test_pipeline_passes_quantization_and_dtype_strings(tmp_path):
     assert isinstance(pipe.model.model.layers[0].mlp.down_proj, QuantizedLinear)
     out = pipe("a b", max_new_tokens=3, do_sample=False)
     assert isinstance(out[0]["generated_text"], str)
+
+
+def test_cli_run_takes_quantization_and_dtype(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("gguf")
+    from test_gguf import write_tiny_gguf
+
+    write_tiny_gguf(tmp_path / "t.gguf", "llama")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": repo, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "leanformers", "run", "text-generation", "a b", "--model",
+                               str(tmp_path / "t.gguf"), "--no-chat", "-p", "max_new_tokens=3", *args],
+                              cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+
+    expected = leanformers.pipeline("text-generation", model=str(tmp_path / "t.gguf"), quantization="gguf",
+                                    dtype="bf16")("a b", max_new_tokens=3, do_sample=False)
+    out = cli("--quantization", "gguf", "--dtype", "bf16")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [expected]
+    bad = cli("--quantization", "int3")
+    assert bad.returncode != 0 and "invalid choice: 'int3'" in bad.stderr
+    bad = cli("--dtype", "bf61")
+    assert bad.returncode != 0 and "dtype='bf61' is not a dtype" in bad.stderr
