@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["METHODS", "QuantizedLinear", "check_quantization", "quantize_model", "quantize_weight",
+__all__ = ["METHODS", "QuantizedLinear", "QuantizedEmbedding", "check_quantization", "quantize_model", "quantize_weight",
            "from_gguf_blocks"]
 
 METHODS = ("gguf", "int8", "int4")
@@ -94,6 +94,28 @@ def _matmul(x, kind, qweight, scales, bias):
     if bias is not None:
         out = out + bias.to(out.dtype)
     return out.view(*shape[:-1], out.shape[-1])
+
+
+class QuantizedEmbedding(nn.Module):
+    """The input embedding as int8 rows with one bf16 scale per row (``qweight`` (vocab, dim) int8,
+    ``scales`` (vocab,)): a lookup dequantises only the rows it reads. When the LM head is the same
+    int8 matrix (tied weights), both hold the same tensors."""
+
+    def __init__(self, qweight, scales, padding_idx=None, dtype=torch.float32):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = qweight.shape
+        self.padding_idx, self.dtype = padding_idx, dtype
+        self.register_buffer("qweight", qweight)
+        self.register_buffer("scales", scales)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        rows = nn.functional.embedding(ids, self.qweight).to(self.dtype)
+        return rows * nn.functional.embedding(ids, self.scales[:, None]).to(self.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, kind=int8"
+
+    _save_to_state_dict = QuantizedLinear._save_to_state_dict
 
 
 # ---- float weights -> quantized -----------------------------------------------------------------
@@ -211,12 +233,47 @@ def quantize_model(model: nn.Module, method: str, gguf_path=None) -> nn.Module:
             source = ""
         bias = module.bias.detach() if getattr(module, "bias", None) is not None else None
         done[name] = QuantizedLinear(kind, in_features, out_features, qweight, scales, bias, source)
+    embed = _input_embedding(model)
+    if embed is not None:  # the input embedding: int8 rows (shared with a tied int8 LM head)
+        embed_name, module = embed
+        head = next((done[n[:-len(".weight")]] for n, src in tied.items()
+                     if src == embed_name + ".weight" and n.endswith(".weight") and n[:-len(".weight")] in done), None)
+        if head is not None and head.kind == "int8" and head.qweight.shape == module.weight.shape:
+            qweight, scales = head.qweight, head.scales
+        else:
+            _, qweight, scales = quantize_weight(module.weight, "int8")
+        done[embed_name] = QuantizedEmbedding(qweight, scales, module.padding_idx, module.weight.dtype)
     for name, new in done.items():
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, new)
     model.quantization = method
+    _return_freed_memory()
     return model
+
+
+def _input_embedding(model):
+    try:
+        module = model.get_input_embeddings()
+    except (NotImplementedError, AttributeError):
+        return None
+    if type(module) is not nn.Embedding or module.weight.shape[1] % GROUP:
+        return None
+    name = next((n for n, m in model.named_modules() if m is module), None)
+    return None if name is None else (name, module)
+
+
+def _return_freed_memory():
+    """The float weights just dropped were many mid-sized allocations: hand the freed heap back to the
+    system (glibc keeps it otherwise, and the process's RSS would stay at the float model's)."""
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 def fuse(modules) -> QuantizedLinear | None:

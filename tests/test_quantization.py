@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import leanformers
-from leanformers.quantization import QuantizedLinear, quantize_weight
+from leanformers.quantization import QuantizedEmbedding, QuantizedLinear, quantize_weight
 
 transformers = pytest.importorskip("transformers")
 
@@ -82,6 +82,20 @@ def test_quantized_model_stays_close_to_the_float_model_and_generates(tiny_llama
     assert (a - b).norm() < {"int8": 0.05, "int4": 0.25}[method] * a.norm()
     out = model.generate(ids[:1, :4], max_new_tokens=5, do_sample=False)
     assert out.shape == (1, 9)
+    embed = model.model.embed_tokens  # int8 rows, one scale per row
+    assert isinstance(embed, QuantizedEmbedding) and embed.qweight.dtype == torch.int8
+    want = ref.model.embed_tokens(ids)
+    assert (embed(ids) - want).abs().max() <= want.abs().max() / 127
+
+
+def test_tied_lm_head_and_embedding_share_one_int8_matrix(tmp_path):
+    pytest.importorskip("gguf")
+    from test_gguf import write_tiny_gguf
+
+    write_tiny_gguf(tmp_path / "tied.gguf", "llama", tie=True)  # token_embd is Q8_0, no output.weight
+    model = leanformers.AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="tied.gguf", quantization="gguf")
+    assert model.lm_head.kind == "int8" and model.lm_head.source == "Q8_0"
+    assert model.lm_head.qweight is model.model.embed_tokens.qweight
 
 
 def test_fused_group_equals_each_layer_and_keeps_one_copy(tiny_llama):
