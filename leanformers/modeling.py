@@ -454,6 +454,10 @@ class PreTrainedModel(nn.Module):
             from .quantization import quantize_model
 
             quantize_model(model, quantization, gguf_path)
+        elif gguf_path:  # dequantising left the heap full of freed temporaries: give them back
+            from .quantization import return_freed_memory
+
+            return_freed_memory()
 
         if model.can_generate():
             from .generation import load_generation_config

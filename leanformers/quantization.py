@@ -248,7 +248,7 @@ def quantize_model(model: nn.Module, method: str, gguf_path=None) -> nn.Module:
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, new)
     model.quantization = method
-    _return_freed_memory()
+    return_freed_memory()
     return model
 
 
@@ -263,7 +263,7 @@ def _input_embedding(model):
     return None if name is None else (name, module)
 
 
-def _return_freed_memory():
+def return_freed_memory():
     """The float weights just dropped were many mid-sized allocations: hand the freed heap back to the
     system (glibc keeps it otherwise, and the process's RSS would stay at the float model's)."""
     import ctypes
