@@ -9,6 +9,7 @@ Implementations (each measurement a fresh process, so start-up, first call and m
   gguf        leanformers, quantization="gguf" (the file's 4-bit blocks read by torch's int4 kernel)
   int4, int8  leanformers, quantization="int4" / "int8"
   llamacpp    llama.cpp on the same file (use_extra_bufts=False: its AMX path crashes on this CPU)
+  X@tN        leanformers impl X with LEANFORMERS_DECODE_THREADS=N (the thread choice, A/B)
 
 Per process: greedy decoding of --new-tokens tokens from a short prompt at --batch rows, the first
 generate() call (first-call cost included) and a second one (steady); prefill of --prefill tokens
@@ -138,6 +139,9 @@ def run_one(impl, p):
     py = LLAMA_PY if impl == "llamacpp" else sys.executable
     env = {**os.environ, "PYTHONPATH": REPO, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "OMP_NUM_THREADS": str(p["threads"])}
+    impl, _, threads = impl.partition("@t")
+    if threads:
+        env["LEANFORMERS_DECODE_THREADS"] = threads
     cmd = [py, os.path.abspath(__file__), "--worker", impl, "--params", json.dumps(p)]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     for line in res.stdout.splitlines():
