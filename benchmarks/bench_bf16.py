@@ -57,7 +57,7 @@ def sentences(n, corpus=None):
 def bert_base(folder):
     from leanformers.pipelines import _default_model  # the embedded sentiment model's folder
 
-    src = _default_model("sentiment-analysis")
+    src = _default_model("text-classification")
     from leanformers.models.bert import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--texts", type=int, default=256, help="sentences per speed measurement")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--corpus")
+    ap.add_argument("--skip-labels", action="store_true", help="only the speed part")
     ap.add_argument("--out")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -82,6 +83,12 @@ def main():
     report = {"load_before": os.getloadavg()}
 
     # labels on the embedded sentiment model
+    if not a.skip_labels:
+        labels(texts, report)
+    speed(texts, a, report)
+
+
+def labels(texts, report):
     fp32 = leanformers.pipeline("sentiment-analysis")
     bf16 = leanformers.pipeline("sentiment-analysis", dtype="bf16")
     a32, a16 = fp32(texts, batch_size=32), bf16(texts, batch_size=32)
@@ -91,6 +98,8 @@ def main():
     print(f"embedded sentiment model, {len(texts)} sentences: bf16 label == fp32 label on {100 * same:.2f}%, "
           f"largest score difference (same label) {worst:.4f}", flush=True)
 
+
+def speed(texts, a, report):
     with tempfile.TemporaryDirectory() as tmp:
         folder = bert_base(tmp)
         pipes = {"fp32": leanformers.pipeline("text-classification", model=folder, device="cpu"),
