@@ -82,6 +82,8 @@ def _run(args) -> int:
         pipe_kwargs["top_k"] = None if args.top_k == "all" else int(args.top_k)
     if args.gguf_file is not None:
         pipe_kwargs["gguf_file"] = args.gguf_file
+    if args.quantization is not None:
+        pipe_kwargs["quantization"] = args.quantization
     try:
         pipe = pipeline(args.task, model=args.model, device=_parse_device(args.device), dtype=args.dtype,
                         batch_size=args.batch_size, **pipe_kwargs)
@@ -192,7 +194,11 @@ def add_run_command(subparsers):
                    help="load model and tokenizer from this GGUF file inside the --model folder or Hub repo")
     p.add_argument("--batch-size", "-b", type=_positive_int, default=None, help="texts per forward pass (default 32)")
     p.add_argument("--device", "-d", default=None, help="cpu, cuda, cuda:0, 0, -1 ... (default: CUDA if available)")
-    p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the checkpoint's own)")
+    p.add_argument("--dtype", default=None,
+                   help="float32 (fp32), bfloat16 (bf16), float16 (fp16) or auto (default: the checkpoint's own)")
+    p.add_argument("--quantization", "-q", default=None, choices=["int8", "int4", "gguf"],
+                   help="weight-only quantized CPU inference: int8 / int4 (any checkpoint), or gguf (keep a "
+                        ".gguf file's own quantization); default: float weights")
     p.add_argument("--top-k", type=_top_k, default=None,
                    help="text-classification: labels per text, or 'all'; fill-mask: guesses per mask; "
                         "question-answering: answers per question")
@@ -334,6 +340,8 @@ def _chat(args) -> int:
     from .pipelines import pipeline
 
     extra = {"gguf_file": args.gguf_file} if args.gguf_file is not None else {}
+    if args.quantization is not None:
+        extra["quantization"] = args.quantization
     try:
         pipe = pipeline("text-generation", model=args.model, device=_parse_device(args.device),
                         dtype=args.dtype, **extra)
@@ -397,7 +405,11 @@ def add_chat_command(subparsers):
     p.add_argument("--top-p", type=_non_negative_float, default=None,
                    help="with --do-sample: nucleus sampling's probability mass")
     p.add_argument("--device", "-d", default=None, help="cpu, cuda, cuda:0, 0, -1 ... (default: CUDA if available)")
-    p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the checkpoint's own)")
+    p.add_argument("--dtype", default=None,
+                   help="float32 (fp32), bfloat16 (bf16), float16 (fp16) or auto (default: the checkpoint's own)")
+    p.add_argument("--quantization", "-q", default=None, choices=["int8", "int4", "gguf"],
+                   help="weight-only quantized CPU inference: int8 / int4 (any checkpoint), or gguf (keep a "
+                        ".gguf file's own quantization); default: float weights")
     p.set_defaults(handler=_chat)
 
 

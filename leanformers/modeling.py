@@ -156,14 +156,25 @@ def _check_attn_implementation(value):
     return value
 
 
+# the spellings ``dtype=`` accepts for each dtype (besides the torch.dtype itself and "torch.<name>")
+DTYPE_NAMES = {
+    "float32": "float32", "fp32": "float32", "float": "float32",
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float16": "float16", "fp16": "float16", "half": "float16",
+    "float64": "float64", "fp64": "float64", "double": "float64",
+}
+
+
 def _to_dtype(dtype) -> torch.dtype | str | None:
+    """``dtype=`` as a torch.dtype (or None / "auto"): a torch.dtype, or one of DTYPE_NAMES'
+    spellings ("bf16", "bfloat16", "torch.bfloat16", ...)."""
     if dtype is None or isinstance(dtype, torch.dtype) or dtype == "auto":
         return dtype
-    name = str(dtype).replace("torch.", "")
-    value = getattr(torch, name, None)
-    if not isinstance(value, torch.dtype):
-        raise ValueError(f"dtype must be a torch.dtype, 'auto' or a name like 'float16', not {dtype!r}.")
-    return value
+    name = DTYPE_NAMES.get(str(dtype).strip().lower().removeprefix("torch."))
+    if name is None:
+        raise ValueError(f"dtype={dtype!r} is not a dtype leanformers knows: pass a torch.dtype, 'auto', or one "
+                         f"of {', '.join(sorted(DTYPE_NAMES))}.")
+    return getattr(torch, name)
 
 
 class PreTrainedModel(nn.Module):
@@ -384,7 +395,11 @@ class PreTrainedModel(nn.Module):
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, cache_dir=None,
                         ignore_mismatched_sizes=False, force_download=False, local_files_only=None,
                         token=None, revision=None, subfolder="", use_safetensors=None, dtype="auto",
-                        device_map=None, output_loading_info=False, gguf_file=None, **kwargs):
+                        device_map=None, output_loading_info=False, gguf_file=None, quantization=None,
+                        **kwargs):
+        """Load a model from a Hub id, a folder or a GGUF file. ``quantization``: None (float weights),
+        "int8" / "int4" (weight-only, any checkpoint) or "gguf" (a GGUF file's own blocks); see
+        :mod:`leanformers.quantization`."""
         pretrained_model_name_or_path, gguf_file = split_gguf_path(pretrained_model_name_or_path, gguf_file)
         name = os.fspath(pretrained_model_name_or_path)
         hub = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
@@ -402,6 +417,10 @@ class PreTrainedModel(nn.Module):
         attn_implementation = _check_attn_implementation(kwargs.pop("attn_implementation", None))
 
         gguf_path = resolve_file(name, gguf_file, **hub) if gguf_file else None
+        if quantization is not None:
+            from .quantization import check_quantization
+
+            quantization = check_quantization(quantization, gguf_path)
         if config is None:
             if gguf_path:
                 from .gguf import gguf_config_dict
@@ -432,7 +451,8 @@ class PreTrainedModel(nn.Module):
         state = cls._load_state(name, gguf_path, use_safetensors, hub, variant)
         state = cls.sanitize(state)
         if dtype == "auto" or dtype is None:
-            dtype = _to_dtype(config.dtype) if config.dtype else None
+            dtype = DTYPE_NAMES.get(str(config.dtype).removeprefix("torch.")) if config.dtype else None
+            dtype = getattr(torch, dtype) if dtype else None
             if not isinstance(dtype, torch.dtype):
                 dtype = next((t.dtype for t in state.values() if t.is_floating_point()), torch.float32)
         config.dtype = str(dtype).replace("torch.", "")
@@ -440,7 +460,16 @@ class PreTrainedModel(nn.Module):
         with init_empty_weights(), _default_dtype(dtype):
             model = cls(config, *model_args)
         info = model._assign_state(state, dtype, ignore_mismatched_sizes)
+        del state
         model._report_loading(info, name)
+        if quantization is not None:
+            from .quantization import quantize_model
+
+            quantize_model(model, quantization, gguf_path)
+        elif gguf_path:  # dequantising left the heap full of freed temporaries: give them back
+            from .quantization import return_freed_memory
+
+            return_freed_memory()
 
         if model.can_generate():
             from .generation import load_generation_config

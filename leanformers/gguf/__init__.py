@@ -21,7 +21,7 @@ import re
 
 from .reader import GGML_TYPES, CorruptGGUFError, GGUFFile, read_gguf
 
-__all__ = ["gguf_config_dict", "gguf_state_dict", "gguf_tokenizer", "gguf_tokenizer_json", "CorruptGGUFError",
+__all__ = ["gguf_config_dict", "gguf_state_dict", "gguf_raw_weights", "gguf_tokenizer", "gguf_tokenizer_json", "CorruptGGUFError",
            "GGUFFile", "read_gguf"]
 
 logger = logging.getLogger("leanformers")
@@ -184,18 +184,12 @@ def _unpermute_rows(rows, n_heads: int):
     return rows.index_select(0, order)
 
 
-def gguf_state_dict(path: str | os.PathLike) -> dict:
-    """The file's tensors in Hugging Face names, dequantised to float32 ``torch.Tensor``s."""
-    import torch
-
-    from .dequantize import dequantize
-
-    gguf = read_gguf(path, keep_arrays=set())
+def _tensor_jobs(gguf) -> tuple[dict, list]:
+    """{hf_name: (gguf name, tensor info, heads to un-permute or None)} and the names with no place."""
     arch = gguf.architecture
     options = _architecture(gguf)[1]
     permuted_qk = options.get("permuted_qk", False)
     per_layer = {**_PER_LAYER, **options.get("tensor_names", {})}
-    norm_minus_one = options.get("norm_minus_one", False)
     meta = gguf.metadata
     n_heads = meta.get(f"{arch}.attention.head_count")
     n_kv_heads = meta.get(f"{arch}.attention.head_count_kv", n_heads)
@@ -212,14 +206,31 @@ def gguf_state_dict(path: str | os.PathLike) -> dict:
         if permuted_qk and n_heads and (".attn_q." in name or ".attn_k." in name):
             heads = n_heads if ".attn_q." in name else n_kv_heads
         jobs[hf_name] = (name, info, heads)
+    return jobs, skipped
+
+
+def _raw_rows(gguf, job):
+    """A tensor's raw bytes (uint8, flat) with llama.cpp's Q/K row permutation undone."""
+    import torch
+
+    name, info, heads = job
+    raw = torch.from_numpy(gguf.raw_bytes(name))
+    if heads:
+        raw = _unpermute_rows(raw.reshape(info.shape[0], -1), heads).reshape(-1)
+    return raw
+
+
+def gguf_state_dict(path: str | os.PathLike) -> dict:
+    """The file's tensors in Hugging Face names, dequantised to float32 ``torch.Tensor``s."""
+    from .dequantize import dequantize
+
+    gguf = read_gguf(path, keep_arrays=set())
+    jobs, skipped = _tensor_jobs(gguf)
+    norm_minus_one = _architecture(gguf)[1].get("norm_minus_one", False)
 
     def load(job):
-        name, info, heads = job
-        raw = torch.from_numpy(gguf.raw_bytes(name))
-        if heads:
-            raw = _unpermute_rows(raw.reshape(info.shape[0], -1), heads).reshape(-1)
-        tensor = dequantize(raw, info.type_name, info.shape, name)
-        if norm_minus_one and name.endswith("norm.weight"):
+        tensor = dequantize(_raw_rows(gguf, job), job[1].type_name, job[1].shape, job[0])
+        if norm_minus_one and job[0].endswith("norm.weight"):
             tensor = tensor - 1  # stored as 1 + w for the model's (1 + w) norms
         return tensor
 
@@ -230,6 +241,15 @@ def gguf_state_dict(path: str | os.PathLike) -> dict:
     if skipped:
         logger.info(f"Tensors of {gguf.path} with no place in the model, not loaded: {skipped}")
     return state
+
+
+def gguf_raw_weights(path: str | os.PathLike) -> dict:
+    """{hf_name: (ggml type name, raw bytes as a flat uint8 tensor, shape)} of the file's 2-D tensors,
+    Q/K rows already in Hugging Face's order: what ``quantization="gguf"`` packs for the kernels."""
+    gguf = read_gguf(path, keep_arrays=set())
+    jobs, _ = _tensor_jobs(gguf)
+    return {hf: (job[1].type_name, _raw_rows(gguf, job), tuple(job[1].shape))
+            for hf, job in jobs.items() if len(job[1].shape) == 2}
 
 
 def _run_in_threads(fn, jobs: dict, description: str) -> dict:

@@ -287,6 +287,8 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
     CUDA when available (as the reference), except for an embedded default model (CPU).
     ``dtype`` (alias ``torch_dtype``) is passed to ``from_pretrained`` ("auto" when unset: the
     checkpoint's own dtype). ``batch_size`` is the default for calls on lists (32 when unset).
+    ``quantization`` ("int8", "int4", "gguf") goes to ``from_pretrained`` too (weight-only quantized
+    CPU decoding, see :mod:`leanformers.quantization`).
     ``model_kwargs`` go to ``from_pretrained``; other keyword arguments go to the pipeline
     (``top_k``, ``function_to_apply``, ``return_tensors``...).
     """
@@ -296,6 +298,7 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
             raise ValueError("Pass dtype or torch_dtype (its older name), not both.")
         dtype = dtype if dtype is not None else torch_dtype
     model_kwargs = dict(model_kwargs or {})
+    quantization = kwargs.pop("quantization", None)
     hub = {"revision": revision, "token": token}
     for key in _HUB_KWARGS:
         if key in kwargs:
@@ -371,7 +374,12 @@ def pipeline(task: str | None = None, model=None, config=None, tokenizer=None, f
             model_kwargs["dtype"] = dtype
         if gguf_file is not None:
             model_kwargs["gguf_file"] = gguf_file
+        if quantization is not None:
+            model_kwargs["quantization"] = quantization
         model = auto_class.from_pretrained(model_name, config=config, **{**hub, **model_kwargs})
+    elif quantization is not None:
+        raise ValueError("quantization=... applies when pipeline() loads the model: pass the model's name or "
+                         "folder, or load it yourself with from_pretrained(..., quantization=...).")
     if getattr(pipeline_class, "_load_tokenizer", True) is not False:
         tokenizer_hub = dict(hub)
         if "cache_dir" in model_kwargs:
