@@ -12,8 +12,8 @@ speed on small batches, where per-step overhead matters as much as the matmuls:
   or is a ``StaticCache`` with ``cache_implementation="static"``; no buffer is ever larger than
   the model's context (``max_length`` stops there);
 - the LM head runs on the last position only (``logits_to_keep=1``);
-- the projections multiply through kernels and weight layouts chosen for a few rows
-  (``leanformers.projections.decoding``);
+- the loop runs inside ``leanformers.projections.decoding``, which picks the thread count from
+  the cores other processes leave idle (the weights are used as they are: one copy);
 - the only host/device sync per step is the "is every row finished?" check, and only when an
   eos token can end rows early.
 
