@@ -146,12 +146,6 @@ GENERATE = {
 
 def assert_generate_matches(ref, ours, inputs: dict, monkeypatch=None, **kwargs):
     """Both libraries' generate() under the same seed give the same tokens."""
-    if kwargs.get("do_sample") and kwargs.get("num_beams", 1) > 1 and monkeypatch is not None:
-        # multinomial without replacement moves with the last bit of the probabilities: token-identical
-        # beam sampling needs the plain F.linear path, not the decoding kernels (see test_projections.py)
-        from leanformers import projections
-
-        monkeypatch.setattr(projections, "_ONEDNN", False)
     outputs = []
     for model in (ref, ours):
         torch.manual_seed(3)
