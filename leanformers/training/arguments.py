@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -27,11 +28,31 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "sgd")
 
 
+_failed = []  # set when this process dies of an uncaught exception
+
+
+def _record_failure(hook):
+    def excepthook(*exc):
+        _failed.append(exc[0])
+        hook(*exc)
+    return excepthook
+
+
 def _destroy_process_group():
+    """Leave the process group at exit, after every rank has reached its own exit.
+
+    A gloo group torn down while another rank still holds its connections (rank 0 still saving, say)
+    can abort this process ("terminate called without an active exception"), so the ranks first meet
+    at a barrier. A rank that dies of an exception skips the barrier: the others are elsewhere, and
+    torchrun stops them.
+    """
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if not _failed:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def _check_choice(name: str, value, choices) -> str:
@@ -225,6 +246,7 @@ class TrainingArguments:
                 dist.init_process_group(backend=backend)
                 # a process group left alive at exit can abort the interpreter (gloo's threads)
                 atexit.register(_destroy_process_group)
+                sys.excepthook = _record_failure(sys.excepthook)
             self.local_rank = local_rank
             return torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
         return torch.device("cuda", 0) if use_cuda else torch.device("cpu")

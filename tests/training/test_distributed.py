@@ -11,6 +11,7 @@ import runpy
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
@@ -18,7 +19,7 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SCRIPT = textwrap.dedent('''
-    import json, os, sys
+    import json, os, sys, time
     import torch
     from torch import nn
     from leanformers import Trainer, TrainingArguments
@@ -50,6 +51,7 @@ SCRIPT = textwrap.dedent('''
     metrics = trainer.evaluate()
     pred = trainer.predict(rows[:11])
     if trainer.is_world_process_zero():
+        time.sleep(0.5)  # rank 1 reaches its exit first: leaving the group must wait for rank 0
         trainer.save_model(os.path.join(out, "final"))
         json.dump({"world": args.world_size, "loss": result.training_loss, "eval_loss": metrics["eval_loss"],
                    "logs": [h for h in trainer.state.log_history if "loss" in h],
@@ -102,3 +104,27 @@ def test_two_processes_equal_one(tmp_path):
     assert len(lines) == len(open(one / "log.jsonl").read().splitlines())
     ckpt = set(os.listdir(two / "checkpoint-8"))
     assert {"rng_state_0.pth", "rng_state_1.pth", "optimizer.pt", "trainer_state.json"} <= ckpt
+
+
+FAILING = textwrap.dedent('''
+    import torch.distributed as dist
+    from leanformers import TrainingArguments
+    TrainingArguments(output_dir=".").device  # joins the group, registers the exit handler
+    if dist.get_rank() == 1:
+        raise RuntimeError("rank 1 fails")
+    import time
+    time.sleep(40)  # rank 0 is busy; a rank 1 waiting at the exit barrier would wait for this
+''')
+
+
+def test_a_failing_rank_does_not_wait_at_exit(tmp_path):
+    """The exit barrier is skipped by a rank that dies of an exception, so torchrun reports it at once."""
+    script = tmp_path / "fail.py"
+    script.write_text(FAILING)
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90)
+    assert proc.returncode != 0
+    assert time.monotonic() - start < 30  # torchrun stopped rank 0 when rank 1 failed, not 40 s later
+    assert "RuntimeError: rank 1 fails" in proc.stderr
