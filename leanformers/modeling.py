@@ -470,6 +470,10 @@ class PreTrainedModel(nn.Module):
             from .quantization import return_freed_memory
 
             return_freed_memory()
+        if gguf_path:  # the weights are built: the file's parse and map need not stay resident
+            from .gguf import forget_gguf
+
+            forget_gguf(gguf_path)
 
         if model.can_generate():
             from .generation import load_generation_config

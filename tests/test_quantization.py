@@ -188,3 +188,28 @@ def test_cli_run_takes_quantization_and_dtype(tmp_path):
     assert bad.returncode != 0 and "invalid choice: 'int3'" in bad.stderr
     bad = cli("--dtype", "bf61")
     assert bad.returncode != 0 and "dtype='bf61' is not a dtype" in bad.stderr
+
+
+def _open_maps_of(size: int) -> int:
+    import gc
+    import mmap
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is mmap.mmap and not o.closed and len(o) == size)
+
+
+@pytest.mark.parametrize("quantization", [None, "gguf"])
+def test_a_loaded_gguf_model_does_not_keep_the_file_mapped(tmp_path, quantization):
+    """Norms are F32 in a quantized file: viewed in place they pinned the whole file's map (its size in
+    RSS for as long as the model lived); the tokenizer's and the loader's cached parse did too."""
+    pytest.importorskip("gguf")
+    import os
+
+    from test_gguf import write_tiny_gguf
+
+    write_tiny_gguf(tmp_path / "t.gguf", "llama")
+    size = os.path.getsize(tmp_path / "t.gguf")
+    tok = leanformers.AutoTokenizer.from_pretrained(tmp_path, gguf_file="t.gguf")
+    model = leanformers.AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="t.gguf", quantization=quantization)
+    assert _open_maps_of(size) == 0
+    assert tok("hello").input_ids and model(torch.tensor([[1, 2, 3]])).logits.shape[-1] == model.config.vocab_size

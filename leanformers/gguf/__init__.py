@@ -19,14 +19,15 @@ import logging
 import os
 import re
 
-from .reader import GGML_TYPES, CorruptGGUFError, GGUFFile, read_gguf
+from .reader import GGML_TYPES, CorruptGGUFError, GGUFFile, forget_gguf, read_gguf
 
 __all__ = ["gguf_config_dict", "gguf_state_dict", "gguf_raw_weights", "gguf_tokenizer", "gguf_tokenizer_json", "CorruptGGUFError",
-           "GGUFFile", "read_gguf"]
+           "GGUFFile", "read_gguf", "forget_gguf"]
 
 logger = logging.getLogger("leanformers")
 
 _ARCHITECTURES: dict[str, tuple[str, dict]] | None = None  # filled on first use
+_SMALL_VIEW = 1 << 20  # float tensors below this size are copied out of the file's map, larger ones viewed
 
 
 def _architectures() -> dict[str, tuple[str, dict]]:
@@ -229,9 +230,13 @@ def gguf_state_dict(path: str | os.PathLike) -> dict:
     norm_minus_one = _architecture(gguf)[1].get("norm_minus_one", False)
 
     def load(job):
-        tensor = dequantize(_raw_rows(gguf, job), job[1].type_name, job[1].shape, job[0])
+        raw = _raw_rows(gguf, job)
+        tensor = dequantize(raw, job[1].type_name, job[1].shape, job[0])
         if norm_minus_one and job[0].endswith("norm.weight"):
             tensor = tensor - 1  # stored as 1 + w for the model's (1 + w) norms
+        elif tensor.numel() * tensor.element_size() < _SMALL_VIEW and \
+                tensor.untyped_storage().data_ptr() == raw.untyped_storage().data_ptr():
+            tensor = tensor.clone()  # a small view of the map (a norm) would keep the whole file resident
         return tensor
 
     state = _run_in_threads(load, jobs, f"Dequantising {os.path.basename(gguf.path)}")
@@ -299,6 +304,7 @@ def gguf_tokenizer(path: str | os.PathLike, **kwargs):
     from ..tokenization.engine import Tokenizer
 
     tokenizer_json, init_kwargs = gguf_tokenizer_json(path)
+    forget_gguf(path)  # the vocabulary now lives in the tokenizer: the parse and its map can go
     init_kwargs.update(kwargs)
     backend = Tokenizer.from_str(json.dumps(tokenizer_json, ensure_ascii=False))
     # The engine already carries the BOS/EOS post-processor built from the file's flags; passing

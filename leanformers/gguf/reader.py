@@ -20,7 +20,7 @@ import numpy as np
 
 from ..weights import CorruptCheckpointError
 
-__all__ = ["CorruptGGUFError", "GGUFFile", "GGUFTensorInfo", "GGML_TYPES", "read_gguf"]
+__all__ = ["CorruptGGUFError", "GGUFFile", "GGUFTensorInfo", "GGML_TYPES", "read_gguf", "forget_gguf"]
 
 _MAGIC = b"GGUF"
 _DEFAULT_ALIGNMENT = 32
@@ -229,3 +229,15 @@ def read_gguf(path: str | os.PathLike, keep_arrays: set[str] | None = None) -> G
     _CACHE.clear()  # one file at a time: the map of a big model is not kept alive for nothing
     _CACHE[key] = parsed
     return parsed
+
+
+def forget_gguf(path: str | os.PathLike) -> None:
+    """Drop the cached parse of ``path`` once a model or tokenizer is built from it.
+
+    The cache shares one parse between the config, the weights and the tokenizer of one load; kept
+    after that, its map holds the whole file resident (about the file's size in RSS) and a full parse
+    holds the vocabulary's metadata arrays. Tensors that view the map keep it alive themselves.
+    """
+    real = os.path.realpath(os.fspath(path))
+    for key in [k for k in _CACHE if k[0] == real]:
+        del _CACHE[key]
