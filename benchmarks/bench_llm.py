@@ -162,6 +162,9 @@ def main():
     ap.add_argument("--prefill-reps", type=int, default=2, help="timed prefill passes per process (best kept)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--background", type=int, default=0, help="CPU-bound busy processes to run meanwhile")
+    ap.add_argument("--model", choices=["smollm2", "0.5b"], default="smollm2",
+                    help="SmolLM2-135M Q4_1 (a real file), or a random 0.5B llama GGUF quantized the same way "
+                         "(benchmarks/make_gguf_05b.py, built on first use)")
     ap.add_argument("--out")
     a = ap.parse_args()
     if a.worker:
@@ -170,7 +173,13 @@ def main():
         print(TAG + json.dumps(res), flush=True)
         return
 
-    folder, name = smollm_gguf()
+    if a.model == "0.5b":
+        sys.path.insert(0, HERE)
+        import make_gguf_05b
+
+        folder, name = os.path.split(make_gguf_05b.ensure())
+    else:
+        folder, name = smollm_gguf()
     impls = [i for i in a.impls if i != "llamacpp" or os.path.exists(LLAMA_PY)]
     if len(impls) < len(a.impls):
         print("llama.cpp venv missing (run benchmarks/build_llama_cpp.sh): skipped", file=sys.stderr)
@@ -196,10 +205,11 @@ def main():
     finally:
         for proc in busy:
             proc.kill()
-    report = {"params": {**p, "background": a.background, "rounds": a.rounds}, "rounds": rounds, "summary": {}}
+    report = {"params": {**p, "model": a.model, "background": a.background, "rounds": a.rounds}, "rounds": rounds, "summary": {}}
     metrics = ("first_tok_s", "steady_tok_s", "prefill_tok_s", "peak_rss_mib")
     loads = [row["load_before"] for row in rounds]
-    print(f"\nSmolLM2-135M Q4_1 GGUF, batch {a.batch}, {a.new_tokens} new tokens, prefill {a.prefill}, "
+    title = "SmolLM2-135M Q4_1 GGUF" if a.model == "smollm2" else "random llama 0.5B Q4_1 GGUF (make_gguf_05b.py)"
+    print(f"\n{title}, batch {a.batch}, {a.new_tokens} new tokens, prefill {a.prefill}, "
           f"{a.threads} threads, {a.background} background busy process(es), {a.rounds} interleaved rounds; "
           f"load average before rounds: median {statistics.median(loads):.1f} (min {min(loads):.1f}, max {max(loads):.1f})")
     print("| impl | " + " | ".join(metrics) + " |\n|---|" + "---|" * len(metrics))

@@ -15,9 +15,9 @@ Workloads (random weights, saved once by the reference under benchmarks/out/seq2
                  16 inputs of 64-128 tokens (padded), beam 4, no_repeat_ngram_size 3,
                  length_penalty 2.0, early_stopping, up to 24 new tokens (distilbart-cnn's settings;
                  texts and summaries kept short so that 5 pairs fit a busy 2-core machine)
-  translation    Marian-sized model (d_model 512, 6/6 layers, 8 heads, ffn 2048, vocab 58101; a BART
-                 config of that size: static sinusoidal positions aside, the same work per step),
-                 16 inputs of 20-40 tokens, beam 4, up to 32 new tokens
+  translation    MarianMTModel of opus-mt-en-fr's size (d_model 512, 6/6 layers, 8 heads, ffn 2048,
+                 vocab 59514, static sinusoidal positions, pad as decoder start), 16 inputs of 20-40
+                 tokens, beam 4, up to 32 new tokens
 tokens/s = generated tokens (every returned sequence, the start token excluded) / generate() time,
 encoder included.
 """
@@ -37,9 +37,12 @@ WORKLOADS = {
         lengths=(64, 128), generate=dict(num_beams=4, no_repeat_ngram_size=3, length_penalty=2.0,
                                          early_stopping=True, max_new_tokens=24)),
     "translation": dict(
+        kind="marian",  # opus-mt-en-fr's config.json
         config=dict(d_model=512, encoder_layers=6, decoder_layers=6, encoder_attention_heads=8,
-                    decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048, vocab_size=58101,
-                    max_position_embeddings=512, scale_embedding=True),
+                    decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048, vocab_size=59514,
+                    max_position_embeddings=512, scale_embedding=True, activation_function="swish",
+                    pad_token_id=59513, decoder_start_token_id=59513, eos_token_id=0, bos_token_id=0,
+                    forced_eos_token_id=0, static_position_embeddings=True, share_encoder_decoder_embeddings=True),
         lengths=(20, 40), generate=dict(num_beams=4, max_new_tokens=32)),
 }
 N_INPUTS = 16
@@ -50,8 +53,10 @@ def make_model(name, folder):
     import transformers
 
     torch.manual_seed(0)
-    config = transformers.BartConfig(**WORKLOADS[name]["config"])
-    transformers.BartForConditionalGeneration(config).save_pretrained(folder)
+    if WORKLOADS[name].get("kind") == "marian":
+        transformers.MarianMTModel(transformers.MarianConfig(**WORKLOADS[name]["config"])).save_pretrained(folder)
+    else:
+        transformers.BartForConditionalGeneration(transformers.BartConfig(**WORKLOADS[name]["config"])).save_pretrained(folder)
 
 
 def inputs(name, vocab):
@@ -60,11 +65,15 @@ def inputs(name, vocab):
     g = torch.Generator().manual_seed(1)
     low, high = WORKLOADS[name]["lengths"]
     lengths = torch.randint(low, high + 1, (N_INPUTS,), generator=g).tolist()
-    ids = torch.full((N_INPUTS, max(lengths)), 1)  # pad
+    marian = WORKLOADS[name].get("kind") == "marian"
+    ids = torch.full((N_INPUTS, max(lengths)), vocab - 1 if marian else 1)  # pad
     mask = torch.zeros_like(ids)
     for row, length in enumerate(lengths):
-        ids[row, :length] = torch.randint(3, vocab, (length,), generator=g)
-        ids[row, 0], ids[row, length - 1] = 0, 2  # <s> ... </s>
+        ids[row, :length] = torch.randint(3, vocab - 1, (length,), generator=g)
+        if marian:
+            ids[row, length - 1] = 0  # ... </s> (Marian has no <s>)
+        else:
+            ids[row, 0], ids[row, length - 1] = 0, 2  # <s> ... </s>
         mask[row, :length] = 1
     return ids, mask
 
@@ -129,7 +138,7 @@ def main():
     names = args.only.split(",") if args.only else list(WORKLOADS)
     results = {}
     for name in names:
-        folder = os.path.join(args.models_dir, name)
+        folder = os.path.join(args.models_dir, name + ("-" + WORKLOADS[name]["kind"] if "kind" in WORKLOADS[name] else ""))
         if not os.path.exists(os.path.join(folder, "config.json")):
             make_model(name, folder)
         results[name] = measure(name, folder, args.pairs, lambda line: print(line, flush=True))

@@ -90,6 +90,34 @@ def test_decode_threads_follows_the_busy_cores(monkeypatch, tmp_path):
             return real_open(path, *a, **k)
         return opener
 
+    monkeypatch.setattr(projections, "_own_running_threads", lambda: 1)
     for running, want in ((1, 4), (2, 3), (4, 1), (9, 1)):  # running includes this thread
         monkeypatch.setattr("builtins.open", fake(running))
         assert projections.decode_threads() == want
+    # this process's own runnable threads (OpenMP workers still spinning after a parallel region)
+    # are not load from others: they must not lower the count
+    monkeypatch.setattr(projections, "_own_running_threads", lambda: 3)
+    for running, want in ((3, 4), (4, 3), (9, 1)):
+        monkeypatch.setattr("builtins.open", fake(running))
+        assert projections.decode_threads() == want
+
+
+def test_own_running_threads_sees_busy_threads_of_this_process():
+    import threading
+
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            pass
+
+    workers = [threading.Thread(target=spin) for _ in range(2)]
+    for w in workers:
+        w.start()
+    try:  # the GIL lets one Python thread run at a time, but all of them are runnable ("R")
+        seen = max(projections._own_running_threads() for _ in range(50))
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    assert seen >= 2
