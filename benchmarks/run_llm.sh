@@ -13,6 +13,8 @@ $PY benchmarks/bench_kernels.py --rows 1 8 --rounds 7 --threads 1 --out "$OUT/ke
 $PY benchmarks/bench_quant_accuracy.py --out "$OUT/quant_accuracy.json" 2>/dev/null | tee "$OUT/quant_accuracy.txt"
 $PY benchmarks/bench_llm.py --rounds "$R" --impls ref fp32 gguf int4 llamacpp --batch 1 --new-tokens 32 \
     --prefill 512 --prefill-reps 1 --out "$OUT/llm_b1.json" | tee "$OUT/llm_b1.txt"
+$PY benchmarks/bench_llm.py --model 0.5b --rounds "$R" --impls ref fp32 gguf int4 llamacpp --batch 1 --new-tokens 32 \
+    --prefill 512 --prefill-reps 1 --out "$OUT/llm_05b_b1.json" | tee "$OUT/llm_05b_b1.txt"
 $PY benchmarks/bench_llm.py --rounds "$R" --impls ref fp32 fp32@t2 int4 --batch 8 --new-tokens 16 \
     --prefill 64 --background 1 --out "$OUT/llm_b8_busy.json" | tee "$OUT/llm_b8_busy.txt"
 $PY benchmarks/bench_llm.py --rounds "$R" --impls ref fp32 fp32@t2 --batch 1 --new-tokens 32 \
