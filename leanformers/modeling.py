@@ -177,6 +177,19 @@ def _to_dtype(dtype) -> torch.dtype | str | None:
     return getattr(torch, name)
 
 
+
+class _PlaceholderLeft(Exception):
+    """A GGUF matrix left unpacked (its layer is not a linear one): load the file the plain way."""
+
+
+def _packer(model, gguf_path):
+    def pack():
+        from .quantization import quantize_model
+
+        quantize_model(model, "gguf", gguf_path)
+    return pack
+
+
 class PreTrainedModel(nn.Module):
     config_class: type[PretrainedConfig] = PretrainedConfig
     base_model_prefix: str = ""
@@ -448,24 +461,36 @@ class PreTrainedModel(nn.Module):
         config._attn_implementation = attn_implementation or "sdpa"
         config.name_or_path = name
 
-        state = cls._load_state(name, gguf_path, use_safetensors, hub, variant)
-        state = cls.sanitize(state)
-        if dtype == "auto" or dtype is None:
-            dtype = DTYPE_NAMES.get(str(config.dtype).removeprefix("torch.")) if config.dtype else None
-            dtype = getattr(torch, dtype) if dtype else None
-            if not isinstance(dtype, torch.dtype):
-                dtype = next((t.dtype for t in state.values() if t.is_floating_point()), torch.float32)
-        config.dtype = str(dtype).replace("torch.", "")
+        # quantization="gguf" packs the file's blocks straight from its bytes: the matrices are not
+        # dequantised first (a float copy of the model at load time). Should a placeholder find no
+        # quantized layer to become, the model is loaded again the plain way.
+        for packed in ((True, False) if quantization == "gguf" else (False,)):
+            state = cls.sanitize(cls._load_state(name, gguf_path, use_safetensors, hub, variant, packed=packed))
+            if dtype == "auto" or dtype is None:
+                dtype = DTYPE_NAMES.get(str(config.dtype).removeprefix("torch.")) if config.dtype else None
+                dtype = getattr(torch, dtype) if dtype else None
+                if not isinstance(dtype, torch.dtype):
+                    dtype = next((t.dtype for t in state.values() if t.is_floating_point()), torch.float32)
+            config.dtype = str(dtype).replace("torch.", "")
 
-        with init_empty_weights(), _default_dtype(dtype):
-            model = cls(config, *model_args)
-        info = model._assign_state(state, dtype, ignore_mismatched_sizes)
+            with init_empty_weights(), _default_dtype(dtype):
+                model = cls(config, *model_args)
+            try:
+                info = model._assign_state(state, dtype, ignore_mismatched_sizes,
+                                           prepare=_packer(model, gguf_path) if packed else None)
+                break
+            except _PlaceholderLeft:
+                del state, model
         del state
         model._report_loading(info, name)
-        if quantization is not None:
+        if quantization is not None and not packed:
             from .quantization import quantize_model
 
             quantize_model(model, quantization, gguf_path)
+        elif packed:
+            from .quantization import return_freed_memory
+
+            return_freed_memory()
         elif gguf_path:  # dequantising left the heap full of freed temporaries: give them back
             from .quantization import return_freed_memory
 
@@ -488,11 +513,12 @@ class PreTrainedModel(nn.Module):
         return (model, info) if output_loading_info else model
 
     @classmethod
-    def _load_state(cls, name, gguf_path, use_safetensors, hub, variant=None) -> dict[str, torch.Tensor]:
+    def _load_state(cls, name, gguf_path, use_safetensors, hub, variant=None,
+                    packed=False) -> dict[str, torch.Tensor]:
         if gguf_path:
             from .gguf import gguf_state_dict
 
-            return gguf_state_dict(gguf_path)
+            return gguf_state_dict(gguf_path, packed=packed)
         candidates = []
         if use_safetensors is not False:
             candidates += [W.SAFE_WEIGHTS_NAME, W.SAFE_WEIGHTS_INDEX_NAME]
@@ -535,7 +561,10 @@ class PreTrainedModel(nn.Module):
             return {(k[len(start):] if k.startswith(start) else k): v for k, v in state.items()}
         return state
 
-    def _assign_state(self, state, dtype, ignore_mismatched_sizes) -> dict:
+    def _assign_state(self, state, dtype, ignore_mismatched_sizes, prepare=None) -> dict:
+        """Load ``state`` into this meta-built model. ``prepare()``, if given, runs once the tensors are
+        in place and before missing ones are initialised (the GGUF packer replaces the layers whose
+        weights are still meta placeholders)."""
         state = self._align_prefix(state)
         expected = self.state_dict()
         tied_targets = set(self._tie_pairs())
@@ -563,6 +592,13 @@ class PreTrainedModel(nn.Module):
             )
         self.load_state_dict(to_load, strict=False, assign=True)
         self.tie_weights()
+        if prepare is not None:
+            prepare()
+            left = [k for k, t in [*self.named_parameters(remove_duplicate=False),
+                                   *self.named_buffers(remove_duplicate=False)]
+                    if t.device.type == "meta" and k in to_load]
+            if left:
+                raise _PlaceholderLeft(left)
 
         missing = self._materialize_missing(set(to_load))
         missing = [k for k in missing if k not in tied_targets]

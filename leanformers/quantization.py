@@ -214,6 +214,7 @@ def quantize_model(model: nn.Module, method: str, gguf_path=None) -> nn.Module:
 
         raw = gguf_raw_weights(gguf_path)
     tied = dict(getattr(model, "_tie_pairs", dict)())
+    prefix = getattr(model, "base_model_prefix", "")  # AutoModel of a CausalLM file: names lose "model."
     done = {}
     for name, module in list(model.named_modules()):
         if not _is_linear(module):
@@ -222,7 +223,7 @@ def quantize_model(model: nn.Module, method: str, gguf_path=None) -> nn.Module:
         out_features, in_features = weight.shape
         key = name + ".weight"
         if method == "gguf":
-            entry = raw.get(key) or raw.get(tied.get(key, ""))
+            entry = raw.get(key) or raw.get(tied.get(key, "")) or raw.get(f"{prefix}.{key}")
             result = from_gguf_blocks(entry[0], entry[1], (out_features, in_features)) if entry else None
             if result is None:
                 continue  # a float tensor in the file (or one it does not hold): kept as it is

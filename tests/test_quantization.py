@@ -213,3 +213,39 @@ def test_a_loaded_gguf_model_does_not_keep_the_file_mapped(tmp_path, quantizatio
     model = leanformers.AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="t.gguf", quantization=quantization)
     assert _open_maps_of(size) == 0
     assert tok("hello").input_ids and model(torch.tensor([[1, 2, 3]])).logits.shape[-1] == model.config.vocab_size
+
+
+def test_gguf_quantization_packs_the_file_blocks_without_dequantising_them(tmp_path, monkeypatch):
+    """quantization="gguf" reads the 4-bit blocks straight into the packed layout: the matrices are not
+    dequantised to float32 first (that was a float copy of the whole model at load time)."""
+    pytest.importorskip("gguf")
+    from test_gguf import write_tiny_gguf
+
+    from leanformers.gguf import dequantize as dq
+
+    write_tiny_gguf(tmp_path / "t.gguf", "llama")
+    plain = leanformers.AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="t.gguf")
+    seen = []
+    real = dq.dequantize
+    monkeypatch.setattr(dq, "dequantize", lambda raw, type_name, shape, name="": (seen.append((name, type_name)),
+                                                                                 real(raw, type_name, shape, name))[1])
+    model = leanformers.AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="t.gguf", quantization="gguf")
+    dequantised_q4 = [n for n, t in seen if t.startswith("Q4")]
+    assert dequantised_q4 == []  # the Q4_0 / Q4_1 matrices went to the int4 kernel's layout as they are
+    assert model.model.layers[0].self_attn.k_proj.kind == "int4"
+    ids = torch.randint(0, 64, (1, 10))
+    with torch.no_grad():
+        a, b = plain(ids).logits, model(ids).logits
+    assert (a - b).norm() < 0.1 * a.norm()
+
+
+def test_gguf_quantization_of_a_base_model_quantizes_its_layers(tmp_path):
+    """AutoModel of a causal-LM file names its layers without the "model." prefix the file's keys have."""
+    pytest.importorskip("gguf")
+    from test_gguf import write_tiny_gguf
+
+    write_tiny_gguf(tmp_path / "t.gguf", "llama")
+    model = leanformers.AutoModel.from_pretrained(tmp_path, gguf_file="t.gguf", quantization="gguf")
+    assert type(model).__name__ == "LlamaModel"
+    assert model.layers[0].self_attn.k_proj.kind == "int4"
+    assert model(torch.tensor([[1, 2, 3]])).last_hidden_state.isfinite().all()

@@ -221,13 +221,28 @@ def _raw_rows(gguf, job):
     return raw
 
 
-def gguf_state_dict(path: str | os.PathLike) -> dict:
-    """The file's tensors in Hugging Face names, dequantised to float32 ``torch.Tensor``s."""
-    from .dequantize import dequantize
+def gguf_state_dict(path: str | os.PathLike, packed: bool = False) -> dict:
+    """The file's tensors in Hugging Face names, dequantised to float32 ``torch.Tensor``s.
+
+    ``packed=True`` (``quantization="gguf"``): the block-quantized matrices, which the loader packs
+    straight from the file's bytes (:func:`gguf_raw_weights`), come back as float32 tensors on the
+    meta device (shape only, no memory) instead of being dequantised; the token embedding is
+    dequantised all the same (it is an embedding table, not a matrix product).
+    """
+    import torch
+
+    from .dequantize import _PLAIN_TYPES, dequantize
 
     gguf = read_gguf(path, keep_arrays=set())
     jobs, skipped = _tensor_jobs(gguf)
     norm_minus_one = _architecture(gguf)[1].get("norm_minus_one", False)
+    placeholders = {}
+    if packed:
+        placeholders = {hf: torch.empty(tuple(job[1].shape), dtype=torch.float32, device="meta")
+                        for hf, job in jobs.items()
+                        if len(job[1].shape) == 2 and "{}" not in hf and job[0] != "token_embd.weight"
+                        and job[1].type_name not in _PLAIN_TYPES}
+        jobs = {hf: job for hf, job in jobs.items() if hf not in placeholders}
 
     def load(job):
         raw = _raw_rows(gguf, job)
@@ -240,6 +255,7 @@ def gguf_state_dict(path: str | os.PathLike) -> dict:
         return tensor
 
     state = _run_in_threads(load, jobs, f"Dequantising {os.path.basename(gguf.path)}")
+    state.update(placeholders)
     for key in [k for k in state if "{}" in k]:  # (experts, out, in) stacks: one matrix per expert
         for expert, matrix in enumerate(state.pop(key).unbind(0)):
             state[key.format(expert)] = matrix
