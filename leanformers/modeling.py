@@ -477,7 +477,7 @@ class PreTrainedModel(nn.Module):
                 model = cls(config, *model_args)
             try:
                 info = model._assign_state(state, dtype, ignore_mismatched_sizes,
-                                           prepare=_packer(model, gguf_path) if packed else None)
+                                           **({"prepare": _packer(model, gguf_path)} if packed else {}))
                 break
             except _PlaceholderLeft:
                 del state, model

@@ -459,11 +459,11 @@ class T5PreTrainedModel(PreTrainedModel):
         elif isinstance(module, T5LayerNorm):
             module.weight.data.fill_(self.config.initializer_factor)
 
-    def _assign_state(self, state, dtype, ignore_mismatched_sizes):
+    def _assign_state(self, state, dtype, ignore_mismatched_sizes, **kwargs):
         # As the reference (_keep_in_fp32_modules = ["wo"]): loaded in float16, the feed-forward output
         # projections stay float32, where large v1.1 / flan activations would overflow float16.
         keep = {k: v for k, v in state.items() if k.endswith(".wo.weight")} if dtype == torch.float16 else {}
-        info = super()._assign_state(state, dtype, ignore_mismatched_sizes)
+        info = super()._assign_state(state, dtype, ignore_mismatched_sizes, **kwargs)
         params = dict(self.named_parameters())
         prefix = self.base_model_prefix + "."
         for key, tensor in keep.items():
@@ -611,12 +611,12 @@ class T5ForConditionalGeneration(_EncoderDecoder):
             self.lm_head = _init_std(new, self.config.initializer_factor)
         return embeddings
 
-    def _assign_state(self, state, dtype, ignore_mismatched_sizes):
+    def _assign_state(self, state, dtype, ignore_mismatched_sizes, **kwargs):
         # the reference ties lm_head to the embeddings unless the checkpoint holds a different head
         head, shared = state.get("lm_head.weight"), state.get("shared.weight")
         if head is not None and shared is not None and (head.shape != shared.shape or not torch.equal(head, shared)):
             self._own_lm_head = True
-        return super()._assign_state(state, dtype, ignore_mismatched_sizes)
+        return super()._assign_state(state, dtype, ignore_mismatched_sizes, **kwargs)
 
     def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, inputs_embeds=None, decoder_inputs_embeds=None,

@@ -134,3 +134,30 @@ def test_no_import_circle():
     for module in graph:
         visit(module, [])
     assert "utils" not in graph["beam_search"] and "utils" not in graph["step"]
+
+
+def test_what_generate_returns_leaves_inference_mode(models):
+    """generate() decodes in inference mode (cheaper per operation) but what it hands back behaves like
+    no_grad's tensors: the ids train a model, and a returned or passed-in cache is updated in place by
+    a later ordinary forward."""
+    from leanformers import DynamicCache
+
+    _, lean = models
+    ids, mask = prompts()
+    out = lean.generate(ids, attention_mask=mask, max_new_tokens=4, do_sample=False, pad_token_id=EOS,
+                        return_dict_in_generate=True, output_scores=True)
+    assert not out.sequences.is_inference() and not any(s.is_inference() for s in out.scores)
+    lean.train()
+    try:
+        lean(out.sequences, labels=out.sequences).loss.backward()  # the ids feed an autograd graph
+    finally:
+        lean.zero_grad(set_to_none=True)
+        lean.eval()
+    cache = DynamicCache()
+    seq = lean.generate(ids[:1, -3:], max_new_tokens=3, do_sample=False, pad_token_id=EOS, past_key_values=cache)
+    with torch.no_grad():  # an ordinary forward that appends to the cache in place
+        lean(seq[:, -1:], past_key_values=cache, use_cache=True)
+    assert cache.get_seq_length() == seq.shape[1]
+    for result in (out.past_key_values, cache):
+        k, v = result[0]
+        assert not k.is_inference() and not v.is_inference()
