@@ -27,6 +27,9 @@ import torch
 
 __all__ = ["project", "decoding", "release", "decode_threads"]
 
+_TRIM_PENDING = False  # quantized groups were fused since the last malloc_trim
+
+
 def decode_threads() -> int:
     """Threads for a decoding loop: torch's own count, or fewer when other processes keep cores busy
     (runnable tasks in /proc/loadavg, sampled once per ``generate()``, minus this process's own).
@@ -66,6 +69,7 @@ def _own_running_threads() -> int:
 @contextlib.contextmanager
 def decoding(rows: int):
     """Wraps a ``generate()`` loop over ``rows`` sequences (see the module docstring)."""
+    global _TRIM_PENDING
     previous = torch.get_num_threads()
     threads = decode_threads()
     if threads != previous:
@@ -75,6 +79,11 @@ def decoding(rows: int):
     finally:
         if threads != previous:
             torch.set_num_threads(previous)
+        if _TRIM_PENDING:  # fusing freed the layers' own packed tensors: hand that heap back once
+            from .quantization import return_freed_memory
+
+            _TRIM_PENDING = False
+            return_freed_memory()
 
 
 def project(x: torch.Tensor, *modules, concat: bool = False):
@@ -93,8 +102,10 @@ def project(x: torch.Tensor, *modules, concat: bool = False):
         from .quantization import QuantizedLinear, fuse
 
         if all(isinstance(m, QuantizedLinear) for m in modules):
+            global _TRIM_PENDING
             fused = (group, fuse(modules))
             modules[0].__dict__["_fused_group"] = fused
+            _TRIM_PENDING = True
     fused = fused and fused[1]
     if fused:
         out = fused(x)

@@ -249,3 +249,19 @@ def test_gguf_quantization_of_a_base_model_quantizes_its_layers(tmp_path):
     assert type(model).__name__ == "LlamaModel"
     assert model.layers[0].self_attn.k_proj.kind == "int4"
     assert model(torch.tensor([[1, 2, 3]])).last_hidden_state.isfinite().all()
+
+
+def test_the_heap_freed_by_fusing_is_returned_once(tiny_llama, monkeypatch):
+    """Fusing q/k/v and gate/up at the first generate() frees each layer's own packed tensors; glibc
+    kept that heap (SmolLM2: +40 MiB of RSS for the life of the process) until it is trimmed, once."""
+    from leanformers import quantization
+
+    calls = []
+    monkeypatch.setattr(quantization, "return_freed_memory", lambda: calls.append(1))
+    model = leanformers.AutoModelForCausalLM.from_pretrained(tiny_llama, quantization="int8")
+    calls.clear()
+    ids = torch.tensor([[1, 2, 3, 4]])
+    model.generate(ids, max_new_tokens=3, do_sample=False)
+    assert len(calls) == 1  # the first call fused the groups
+    model.generate(ids, max_new_tokens=3, do_sample=False)
+    assert len(calls) == 1  # nothing fused since: no trim
