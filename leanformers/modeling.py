@@ -177,7 +177,6 @@ def _to_dtype(dtype) -> torch.dtype | str | None:
     return getattr(torch, name)
 
 
-
 class _PlaceholderLeft(Exception):
     """A GGUF matrix left unpacked (its layer is not a linear one): load the file the plain way."""
 
@@ -487,11 +486,7 @@ class PreTrainedModel(nn.Module):
             from .quantization import quantize_model
 
             quantize_model(model, quantization, gguf_path)
-        elif packed:
-            from .quantization import return_freed_memory
-
-            return_freed_memory()
-        elif gguf_path:  # dequantising left the heap full of freed temporaries: give them back
+        elif gguf_path:  # dequantising / packing left the heap full of freed temporaries: give them back
             from .quantization import return_freed_memory
 
             return_freed_memory()

@@ -38,7 +38,7 @@ def _record_failure(hook):
     return excepthook
 
 
-def _destroy_process_group():
+def leave_process_group():
     """Leave the process group at exit, after every rank has reached its own exit.
 
     A gloo group torn down while another rank still holds its connections (rank 0 still saving, say)
@@ -245,7 +245,7 @@ class TrainingArguments:
                 backend = self.ddp_backend or ("nccl" if use_cuda else "gloo")
                 dist.init_process_group(backend=backend)
                 # a process group left alive at exit can abort the interpreter (gloo's threads)
-                atexit.register(_destroy_process_group)
+                atexit.register(leave_process_group)
                 sys.excepthook = _record_failure(sys.excepthook)
             self.local_rank = local_rank
             return torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")

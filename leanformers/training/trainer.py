@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 
 from . import checkpoints as C
 from . import utils as U
-from .arguments import TrainingArguments
+from .arguments import TrainingArguments, leave_process_group
 from .callbacks import (CallbackHandler, DefaultFlowCallback, JsonlLoggerCallback, PrinterCallback,
                         ProgressCallback, TrainerControl, TrainerState)
 from .collators import DataCollatorWithPadding, default_data_collator
@@ -136,9 +136,9 @@ class Trainer:
         self.callback_handler.remove_callback(callback)
 
     def end(self):
-        """Leave the torchrun process group (call once, at the very end of a script)."""
-        if U.dist_ready():
-            torch.distributed.destroy_process_group()
+        """Leave the torchrun process group (call once, at the very end of a script), as at exit: the
+        ranks meet at a barrier first."""
+        leave_process_group()
 
     def is_world_process_zero(self) -> bool:
         return self.args.process_index == 0
