@@ -56,6 +56,7 @@ SCRIPT = textwrap.dedent('''
         json.dump({"world": args.world_size, "loss": result.training_loss, "eval_loss": metrics["eval_loss"],
                    "logs": [h for h in trainer.state.log_history if "loss" in h],
                    "pred": pred.predictions.tolist()}, open(os.path.join(out, "result.json"), "w"))
+    trainer.end()  # rank 1 gets here first and waits at the barrier for rank 0 (a no-op in one process)
 ''')
 
 
